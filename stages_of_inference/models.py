@@ -10,8 +10,10 @@ One entry point, :func:`load_model`, takes
 GGUF weights are dequantized to float32 by ``transformers``. That takes 20-60 s, so
 the first load writes a float32 safetensors copy into the toolkit's cache folder
 (:func:`cache_dir`, overridable with ``STAGES_OF_INFERENCE_CACHE``); later loads take
-seconds. Nothing is ever unpickled, and code from a model repository only runs when
-``trust_remote_code=True`` is passed.
+seconds. In compatibility mode the processed weights of such a model are cached too
+(:mod:`stages_of_inference.processed_weights`), so TransformerLens's weight processing
+also runs only once per model file. Nothing is ever unpickled, and code from a model
+repository only runs when ``trust_remote_code=True`` is passed.
 
 Every loaded bridge carries a :class:`ModelSource` in ``model.soi_source`` recording
 where the weights came from (and their hash), and the weight processing applied.
@@ -38,6 +40,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
+from stages_of_inference.processed_weights import (
+    COMPATIBILITY_FLAGS,
+    NO_TRANSFORMS,
+    load_processed,
+    parameter_owners,
+    processed_dir,
+    save_processed,
+)
 
 CACHE_ENV_VAR = "STAGES_OF_INFERENCE_CACHE"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -219,10 +229,26 @@ def load_model(
         >>> model.cfg.n_layers  # doctest: +SKIP
         30
     """
+    sha256 = _known_sha256(name) if compatibility_mode else None
+    if sha256 is not None:
+        restored = _load_processed_copy(name, sha256, device)
+        if restored is not None:
+            return restored
     hf_model, tokenizer, source = load_hf_model(name, trust_remote_code=trust_remote_code)
-    return bridge_from_hf(
+    owners = parameter_owners(hf_model) if sha256 is not None else None
+    bridge = bridge_from_hf(
         hf_model, tokenizer, compatibility_mode=compatibility_mode, source=source, device=device
     )
+    if owners is not None and sha256 is not None:
+        try:
+            save_processed(bridge, tokenizer, owners, processed_dir(cache_dir(), sha256))
+        except OSError as error:  # a full disk or unwritable cache costs time, not the load
+            warnings.warn(
+                f"could not cache the processed weights ({error.strerror or error}); "
+                "the model is loaded, but the next load processes them again",
+                stacklevel=2,
+            )
+    return bridge
 
 
 def load_hf_model(
@@ -285,6 +311,18 @@ def bridge_from_hf(
         source: Provenance to record; a description of an in-memory model if omitted.
         device: Torch device.
     """
+    processing = COMPATIBILITY_FLAGS if compatibility_mode else None
+    return _boot(hf_model, tokenizer, processing, source, device)
+
+
+def _boot(
+    hf_model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    processing: dict[str, bool] | None,
+    source: ModelSource | None,
+    device: str | torch.device,
+) -> TransformerBridge:
+    """Boot the bridge, then enable compatibility mode with ``processing`` (None: raw weights)."""
     hf_model.eval()
     hf_model.config.use_cache = False
     if not hf_model.config.architectures:
@@ -294,20 +332,46 @@ def bridge_from_hf(
         bridge = TransformerBridge.boot_transformers(
             hf_model.config.architectures[0], hf_model=hf_model, tokenizer=tokenizer, device=device
         )
-        if compatibility_mode:
-            bridge.enable_compatibility_mode(
-                fold_ln=True, center_writing_weights=True, center_unembed=True
-            )
+        if processing is not None:
+            bridge.enable_compatibility_mode(**processing)
     bridge.eval()
+    compatibility_mode = processing is not None
     base = source or _source("<in-memory>", "memory", type(hf_model).__name__, None)
     bridge.soi_source = dataclasses.replace(
-        base,
-        compatibility_mode=compatibility_mode,
-        fold_ln=compatibility_mode,
-        center_writing_weights=compatibility_mode,
-        center_unembed=compatibility_mode,
+        base, compatibility_mode=compatibility_mode, **dict.fromkeys(COMPATIBILITY_FLAGS, compatibility_mode)
     )
     return bridge
+
+
+def _known_sha256(name: str | os.PathLike[str]) -> str | None:
+    """The hash of a GGUF-backed model's weights (None for folders, hub ids and unknown names)."""
+    text = os.fspath(name)
+    try:
+        if text in EMBEDDED_MODELS:
+            model = EMBEDDED_MODELS[text]
+            return model.sha256 or _sha256(model.locate())
+        if text.endswith(".gguf") and Path(text).expanduser().is_file():
+            return _sha256(Path(text).expanduser())
+    except (ModuleNotFoundError, OSError, ValueError):  # not installed or damaged: the full load says how to fix it
+        return None
+    return None
+
+
+def _load_processed_copy(
+    name: str | os.PathLike[str], sha256: str, device: str | torch.device
+) -> TransformerBridge | None:
+    """The bridge from cached processed weights, or None when there are none (or they are damaged)."""
+    folder = processed_dir(cache_dir(), sha256)
+    if not folder.is_dir():
+        return None
+    try:
+        hf_model, tokenizer = load_processed(folder)
+    except ModelLoadError as error:
+        _discard_damaged(folder, error)
+        return None
+    text = os.fspath(name)
+    source = _source(text, "embedded" if text in EMBEDDED_MODELS else "gguf", folder, sha256)
+    return _boot(hf_model, tokenizer, NO_TRANSFORMS, source, device)
 
 
 def _source(name: str, kind: str, location: object, sha256: str | None) -> ModelSource:

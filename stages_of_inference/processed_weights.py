@@ -1,0 +1,141 @@
+"""A cache of compatibility-mode weights: TransformerLens's weight processing runs once per model file.
+
+``enable_compatibility_mode`` folds the norms into the next linear maps and centres the
+unembedding every time a bridge is built. On 2 cores that is most of a cached load
+(several seconds for Gemma 3 270M: it clones its 262,144 x 640 unembedding twice).
+The processed parameters are a pure function of the raw ones, so after the first
+processing :func:`save_processed` writes them as a Hugging Face folder in the cache,
+keyed by the weights' sha256, the processing flags and the transformer-lens and
+transformers versions. A later load reads that folder (:func:`load_processed`) and
+boots the bridge on it with TransformerLens's own processing run with every transform
+switched off: that installs the weights into the bridge's components exactly as the
+processing does (same forward path, same hooks), without recomputing anything.
+
+The cache is used only where restoring is exact: weights with a known hash (embedded
+models and GGUF files), an architecture adapter without weight pre- or post-processing
+of its own, and a processing that created no parameter the Hugging Face model lacks.
+``tests/integration/test_processed_weights.py`` checks, on both embedded models, that
+a restored bridge equals a freshly processed one: logits, every hook, state dict,
+buffers and config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from transformer_lens.model_bridge import TransformerBridge
+from transformer_lens.model_bridge.architecture_adapter import ArchitectureAdapter
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from stages_of_inference.errors import ModelLoadError
+
+COMPATIBILITY_FLAGS = {"fold_ln": True, "center_writing_weights": True, "center_unembed": True}
+"""The weight processing of compatibility mode (what ``load_model`` applies)."""
+NO_TRANSFORMS = {"fold_ln": False, "center_writing_weights": False, "center_unembed": False, "fold_value_biases": False}
+"""Compatibility mode with every weight transform off: installs weights, changes none."""
+MARKER = "soi_processed.json"
+_WEIGHTS = "model.safetensors"
+
+ParameterOwners = dict[str, tuple[torch.nn.Module, str]]
+"""Parameter name of the raw HF model -> (the module holding it, attribute name)."""
+
+
+def processed_dir(cache: Path, sha256: str) -> Path:
+    """Where the processed weights of the model file with this hash are cached."""
+    versions = f"tl{version('transformer-lens')}-tf{version('transformers')}"
+    return cache / "processed" / f"{sha256[:16]}-{versions}"
+
+
+def parameter_owners(hf_model: PreTrainedModel) -> ParameterOwners:
+    """Remember which module holds each parameter, before the bridge wraps the modules.
+
+    The bridge replaces parameters on these same modules when it processes weights,
+    so reading the attributes afterwards gives the processed parameters under their
+    Hugging Face names.
+    """
+    owners: ParameterOwners = {}
+    for name, _ in hf_model.named_parameters(remove_duplicate=False):
+        module_name, _, attribute = name.rpartition(".")
+        owners[name] = (hf_model.get_submodule(module_name), attribute)
+    return owners
+
+
+def restorable(bridge: TransformerBridge, owners: ParameterOwners) -> bool:
+    """Whether a processed bridge can be rebuilt exactly from its HF parameters."""
+    adapter = type(bridge.adapter)
+    if (
+        adapter.preprocess_weights is not ArchitectureAdapter.preprocess_weights
+        or adapter.postprocess_weights is not ArchitectureAdapter.postprocess_weights
+    ):
+        return False
+    captured = {id(getattr(module, attribute)) for module, attribute in owners.values()}
+    return all(id(parameter) in captured for parameter in bridge.parameters())
+
+
+def save_processed(
+    bridge: TransformerBridge, tokenizer: PreTrainedTokenizerBase, owners: ParameterOwners, target: Path
+) -> None:
+    """Write a processed bridge's parameters as an HF folder, atomically; skip if not restorable.
+
+    Raises:
+        OSError: The cache cannot be written (the caller warns and carries on).
+    """
+    if target.is_dir() or not restorable(bridge, owners):
+        return
+    hf_config = bridge.original_model.config
+    weights: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for name, (module, attribute) in owners.items():
+        tensor = getattr(module, attribute).detach()
+        weights[name] = tensor.clone() if tensor.data_ptr() in seen else tensor.contiguous()
+        seen.add(tensor.data_ptr())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        save_file(weights, partial / _WEIGHTS, metadata={"format": "pt"})
+        hf_config.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        marker = {"tie_word_embeddings": bool(getattr(hf_config, "tie_word_embeddings", False)), **COMPATIBILITY_FLAGS}
+        (partial / MARKER).write_text(json.dumps(marker, indent=1))
+        os.replace(partial, target)
+    except OSError:
+        if not target.is_dir():  # a concurrent load may have finished the same copy
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Read a folder written by :func:`save_processed`: the HF model holds processed weights.
+
+    Every parameter is read as saved (the unembedding is never re-tied to the
+    embedding); the config then gets back its original ``tie_word_embeddings``, as
+    on a freshly processed model.
+
+    Raises:
+        ModelLoadError: A file is missing, damaged, or does not match the config.
+    """
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hf_model, info = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
+            )
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+    except Exception as error:  # json, safetensors and transformers errors for damaged files
+        raise ModelLoadError(f"cannot read processed weights in {folder}: {type(error).__name__}: {error}") from None
+    wrong = {kind: sorted(keys) for kind, keys in info.items() if kind != "error_msgs" and keys}
+    if wrong or info.get("error_msgs"):
+        raise ModelLoadError(f"processed weights in {folder} do not match their config: {wrong}")
+    hf_model.config.tie_word_embeddings = marker["tie_word_embeddings"]
+    return hf_model, tokenizer

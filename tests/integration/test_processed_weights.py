@@ -1,0 +1,56 @@
+"""On both embedded models, a load from cached processed weights equals a processing load.
+
+Each test uses its own cache folder (the converted float32 copies are linked in from
+the user's cache, so nothing is converted twice): the first ``load_model`` processes
+the weights and caches them, the second restores them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from stages_of_inference.corpus import load_corpus
+from stages_of_inference.models import CACHE_ENV_VAR, cache_dir, load_model
+from stages_of_inference.processed_weights import processed_dir
+from tests.conftest import EMBEDDED
+from tests.unit.test_processed_weights import assert_same_bridge
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache folder that shares the user's converted weights and assembled GGUFs."""
+    shared = cache_dir()
+    for part in ("converted", "gguf"):
+        if (shared / part).is_dir():
+            (tmp_path / part).symlink_to(shared / part)
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_cached_processed_weights_rebuild_the_processed_bridge(name: str, private_cache: Path) -> None:
+    processed = load_model(name)
+    folder = processed_dir(private_cache, str(processed.soi_source.sha256))
+    assert folder.is_dir()
+    assert processed.soi_source.location != str(folder)
+
+    restored = load_model(name)
+    assert restored.soi_source.location == str(folder)
+    assert restored.soi_source.compatibility_mode and restored.soi_source.fold_ln
+    tokens = load_corpus("embedded", processed, n_tokens=128, seq_len=64, seed=0)
+    assert_same_bridge(processed, restored, tokens)
+
+
+def test_damaged_processed_weights_are_rebuilt(private_cache: Path) -> None:
+    reference = load_model("smollm2-135m")
+    weights = processed_dir(private_cache, str(reference.soi_source.sha256)) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="rebuilding the damaged cached copy"):
+        rebuilt = load_model("smollm2-135m")
+    assert weights.stat().st_size > 1000
+    tokens = load_corpus("embedded", reference, n_tokens=64, seq_len=32, seed=0)
+    with torch.inference_mode():
+        assert torch.equal(reference(tokens), rebuilt(tokens))

@@ -1,0 +1,81 @@
+"""Cached processed weights rebuild exactly the bridge that weight processing builds (tiny models)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+from transformers import PreTrainedTokenizerFast
+
+from stages_of_inference.errors import ModelLoadError
+from stages_of_inference.models import _boot, bridge_from_hf
+from stages_of_inference.processed_weights import (
+    NO_TRANSFORMS,
+    load_processed,
+    parameter_owners,
+    restorable,
+    save_processed,
+)
+from tests.tiny_models import ARCHITECTURES, tiny_hf_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def assert_same_bridge(expected: TransformerBridge, actual: TransformerBridge, tokens: torch.Tensor) -> None:
+    """Equal logits, every hook's activation, state dict and config: not merely close."""
+    with torch.inference_mode():
+        expected_logits, expected_cache = expected.run_with_cache(tokens)
+        actual_logits, actual_cache = actual.run_with_cache(tokens)
+    assert torch.equal(expected_logits, actual_logits)
+    assert sorted(expected_cache.keys()) == sorted(actual_cache.keys())
+    for name in expected_cache.keys():
+        assert torch.equal(expected_cache[name], actual_cache[name]), name
+    expected_state, actual_state = expected.state_dict(), actual.state_dict()
+    assert sorted(expected_state) == sorted(actual_state)
+    for name, tensor in expected_state.items():
+        assert torch.equal(tensor, actual_state[name]), name
+    assert repr(expected.cfg) == repr(actual.cfg)
+
+
+SEPARATE_QKV = ("llama", "gemma3")
+"""Architectures whose processed parameters all live in the HF model (the embedded models' kind)."""
+JOINT_QKV = tuple(a for a in ARCHITECTURES if a not in SEPARATE_QKV)
+"""The bridge splits a joint QKV matrix into new q/k/v parameters that HF has no place for."""
+
+
+@pytest.mark.parametrize("architecture", SEPARATE_QKV)
+def test_restored_bridge_equals_processed_bridge(
+    architecture: str, tiny_tokenizer: PreTrainedTokenizerFast, tiny_tokens: torch.Tensor, tmp_path
+) -> None:
+    hf_model = tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer))
+    owners = parameter_owners(hf_model)
+    processed = bridge_from_hf(hf_model, tiny_tokenizer)
+    folder = tmp_path / "processed"
+    save_processed(processed, tiny_tokenizer, owners, folder)
+    restored = _boot(*load_processed(folder), NO_TRANSFORMS, None, "cpu")
+    assert_same_bridge(processed, restored, tiny_tokens)
+
+
+@pytest.mark.parametrize("architecture", JOINT_QKV)
+def test_unrestorable_bridges_are_not_cached(
+    architecture: str, tiny_tokenizer: PreTrainedTokenizerFast, tmp_path
+) -> None:
+    hf_model = tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer))
+    owners = parameter_owners(hf_model)
+    processed = bridge_from_hf(hf_model, tiny_tokenizer)
+    assert not restorable(processed, owners)
+    save_processed(processed, tiny_tokenizer, owners, tmp_path / "processed")
+    assert not (tmp_path / "processed").exists()
+
+
+def test_damaged_processed_weights_raise_model_load_error(
+    tiny_tokenizer: PreTrainedTokenizerFast, tmp_path
+) -> None:
+    hf_model = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
+    owners = parameter_owners(hf_model)
+    folder = tmp_path / "processed"
+    save_processed(bridge_from_hf(hf_model, tiny_tokenizer), tiny_tokenizer, owners, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelLoadError, match="cannot read processed weights"):
+        load_processed(folder)
