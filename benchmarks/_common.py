@@ -12,6 +12,23 @@ from dataclasses import dataclass
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # embedded models only: never wait on the hub
 
 
+def spread_interventions(n_layers: int, k: int | None):  # noqa: ANN201 - list[Intervention]
+    """``k`` of the default interventions, evenly spread over the list (all when ``k`` is None).
+
+    The default list is every deletion, then every adjacent swap, so a spread subset
+    has early and late deletions and swaps: the cheapest and the costliest blocks runs.
+    """
+    from stages_of_inference.sweep import default_interventions
+
+    chosen = default_interventions(n_layers)
+    if k is None or k >= len(chosen):
+        return chosen
+    if k < 1:
+        raise ValueError(f"--interventions must be at least 1, not {k}")
+    step = (len(chosen) - 1) / max(1, k - 1)
+    return [chosen[round(i * step)] for i in range(k)]
+
+
 @dataclass(frozen=True)
 class Result:
     """One figure of a benchmark, with its target."""

@@ -46,7 +46,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks._common import Result, at_least, environment, info, print_table, stopwatch
+from benchmarks._common import Result, at_least, environment, info, print_table, spread_interventions, stopwatch
 
 import pandas as pd  # noqa: E402  (after _common sets HF_HUB_OFFLINE)
 import torch  # noqa: E402
@@ -286,12 +286,7 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
     model = load_model(name)
     tokens = load_corpus("embedded", model, args.tokens, seq_len=args.seq_len, seed=0)
     n_layers = n_layers_of(model)
-    interventions = default_interventions(n_layers)
-    if args.interventions is not None:  # quick checks only: the ratios then mean less
-        k = args.interventions
-        interventions = [i for i in interventions if i.kind == "delete"][:k] + [
-            i for i in interventions if i.kind == "swap"
-        ][:k]
+    interventions = spread_interventions(n_layers, args.interventions)  # a subset: quick checks only
     n_windows = tokens.shape[0]
     print(f"{n_windows} windows x {args.seq_len} tokens, {len(interventions)} interventions, "
           f"{n_layers} layers, batch {args.batch_size}")
@@ -372,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--methods", default="ABC", help="which of B and C to run besides A (default ABC)")
     p.add_argument("--interventions", type=int, default=None, metavar="K",
-                   help="quick checks only: the first K deletions and first K swaps (default: all)")
+                   help="quick checks only: K interventions spread over the default list (default: all)")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--matmul-repeats", type=int, default=5)
     return p
