@@ -139,7 +139,7 @@ def run_identity(config: ExperimentConfig, model: TransformerBridge, tokens: tor
     """Everything that determines a run's numbers (see :mod:`stages_of_inference.run_folder`)."""
     return {
         "toolkit_version": stages_of_inference.__version__,
-        "model": model.soi_source.to_dict(),
+        "model": model.soi_source.identity(),
         "corpus": config.corpus,
         "tokens": config.tokens,
         "seq_len": config.seq_len,

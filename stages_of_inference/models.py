@@ -143,6 +143,18 @@ class ModelSource:
         """The fields as a JSON-serialisable dict (for manifests)."""
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict[str, object]:
+        """The fields that determine the weights: :meth:`to_dict` without ``location`` when a hash identifies them.
+
+        The same GGUF is read from its package, from the converted copy or from the
+        processed copy depending on what the cache holds, so its location says nothing
+        about the numbers; a folder's or hub id's location is all there is.
+        """
+        fields = self.to_dict()
+        if self.sha256 is not None:
+            del fields["location"]
+        return fields
+
 
 def cache_dir() -> Path:
     """The folder where converted weights are cached.

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from experiments import norms
+from experiments.common import ExperimentConfig
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.models import CACHE_ENV_VAR, cache_dir, load_model
 from stages_of_inference.processed_weights import processed_dir
@@ -54,3 +56,14 @@ def test_damaged_processed_weights_are_rebuilt(private_cache: Path) -> None:
     tokens = load_corpus("embedded", reference, n_tokens=64, seq_len=32, seed=0)
     with torch.inference_mode():
         assert torch.equal(reference(tokens), rebuilt(tokens))
+
+
+def test_a_second_experiment_resumes_when_the_model_now_loads_from_its_processed_copy(
+    private_cache: Path, tmp_path: Path
+) -> None:
+    """The first load reads the GGUF's converted copy, the next the processed copy: one run."""
+    config = ExperimentConfig(model="smollm2-135m", tokens=64, seq_len=32, out=str(tmp_path / "results"))
+    norms.run(config)
+    assert processed_dir(private_cache, str(load_model("smollm2-135m").soi_source.sha256)).is_dir()
+    norms.run(config)  # raised ResultsError ("holds results of a different run") when location was identity
+    assert (tmp_path / "results" / "smollm2-135m" / "norms.parquet").is_file()
