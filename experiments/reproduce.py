@@ -3,8 +3,10 @@
 Each model's results go to ``OUT/<model>/`` (parquet tables, JSON summaries, HTML
 figures) with a ``manifest.json`` recording the toolkit and library versions, the
 model's file hash, the corpus, token budget, seed, weight processing and wall time.
-An experiment whose table already exists in a folder of the same run is skipped, so
-an interrupted reproduction resumes where it stopped.
+Each finished experiment is recorded in the folder's ``finished.json``; running the
+same command again keeps those and runs the rest, so an interrupted reproduction
+resumes where it stopped (the robustness sweep also resumes within itself, batch by
+batch). ``--overwrite`` clears a model's folder once, before its first experiment.
 
 Example:
     python -m experiments.reproduce --models gemma-3-270m smollm2-135m --tokens 4096 --out results/
@@ -25,13 +27,16 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.report import build_report
-from experiments.common import ExperimentConfig, build_parser, option, output_folder, run_main
+from experiments.common import ExperimentConfig, build_parser, option, prepare, run_main
 from stages_of_inference.models import EMBEDDED_MODELS
 from stages_of_inference.results_io import read_json, write_json
 from stages_of_inference.run_folder import IDENTITY_FILE
 
 EXPERIMENTS = ("robustness", "logit_lens", "attention", "norms", "neurons", "cka", "subjoiner")
 """The experiment modules run for every model, in this order."""
+
+FINISHED_FILE = "finished.json"
+"""In each model folder: experiment name -> wall seconds, for the experiments this run finished."""
 
 LIBRARIES = ("torch", "transformer-lens", "transformers", "gguf", "numpy", "pandas", "plotly")
 
@@ -44,18 +49,31 @@ class ReproduceConfig(ExperimentConfig):
 
 
 def reproduce(config: ReproduceConfig) -> pd.DataFrame:
-    """Run :data:`EXPERIMENTS` for every model; returns one summary row per model and experiment."""
+    """Run :data:`EXPERIMENTS` for every model; returns one summary row per model and experiment.
+
+    Each model's folder is claimed once, before its first experiment (``--overwrite``
+    clears it then, and only then). An experiment recorded in the folder's
+    :data:`FINISHED_FILE` is kept, not run again.
+    """
     rows = []
     for position, model_name in enumerate(config.models, start=1):
         single = ExperimentConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(ExperimentConfig)})
         single.model = model_name
-        started = time.perf_counter()
+        folder = claim_model_folder(single)
+        single.overwrite = False  # the folder is this run's now: no experiment may clear it again
+        finished = read_finished(folder)
         for name in EXPERIMENTS:
-            print(f"[model {position}/{len(config.models)}: {model_name}] {name}", flush=True)
-            began = time.perf_counter()
-            importlib.import_module(f"experiments.{name}").run(single)
-            rows.append({"model": model_name, "experiment": name, "seconds": round(time.perf_counter() - began, 1)})
-        write_manifest(single, output_folder(single), wall_seconds=time.perf_counter() - started)
+            label = f"[model {position}/{len(config.models)}: {model_name}] {name}"
+            if name in finished:
+                print(f"{label}: finished earlier ({finished[name]:.0f} s), kept", flush=True)
+            else:
+                print(label, flush=True)
+                began = time.perf_counter()
+                importlib.import_module(f"experiments.{name}").run(single)
+                finished[name] = round(time.perf_counter() - began, 1)
+                write_json(finished, folder / FINISHED_FILE)
+            rows.append({"model": model_name, "experiment": name, "seconds": finished[name]})
+        write_manifest(single, folder, wall_seconds=sum(finished.values()))
     summary = pd.DataFrame(rows)
     print("\n" + summary.to_string(index=False))
     report = build_report(Path(config.out))
@@ -63,8 +81,25 @@ def reproduce(config: ReproduceConfig) -> pd.DataFrame:
     return summary
 
 
+def claim_model_folder(config: ExperimentConfig) -> Path:
+    """Claim a model's folder for this run (loading the model and corpus to identify it)."""
+    model, tokens, folder = prepare(config)
+    del model, tokens
+    return folder
+
+
+def read_finished(folder: Path) -> dict[str, float]:
+    """The experiments this run finished in ``folder``, with their wall seconds."""
+    path = folder / FINISHED_FILE
+    return {str(k): float(v) for k, v in read_json(path).items()} if path.exists() else {}
+
+
 def write_manifest(config: ExperimentConfig, folder: Path, *, wall_seconds: float) -> Path:
-    """Write ``manifest.json``: everything needed to rerun and compare this model's results."""
+    """Write ``manifest.json``: everything needed to rerun and compare this model's results.
+
+    ``wall_seconds`` is the sum of the experiments' own times, over every invocation
+    that contributed (a resumed run keeps the times of the experiments it kept).
+    """
     return write_json(
         {
             "toolkit_version": metadata.version("stages-of-inference"),
@@ -75,6 +110,7 @@ def write_manifest(config: ExperimentConfig, folder: Path, *, wall_seconds: floa
             "run": read_json(folder / IDENTITY_FILE),
             "experiments": list(EXPERIMENTS),
             "wall_seconds": round(wall_seconds, 1),
+            "experiment_seconds": read_finished(folder),
         },
         folder / "manifest.json",
     )

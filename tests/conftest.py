@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from pydoc_data.topics import topics
 
@@ -58,6 +59,15 @@ def tiny_model(architecture: str, tiny_tokenizer: PreTrainedTokenizerFast) -> Tr
     """A fresh tiny bridge (raw weights) of each architecture; tests may edit it freely."""
     hf_model = tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer))
     return bridge_from_hf(hf_model, tiny_tokenizer, compatibility_mode=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: PreTrainedTokenizerFast) -> Path:
+    """A 4-layer Llama with its tokenizer, written by ``save_pretrained`` (n_ctx 64): a model name for CLIs."""
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)).save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture

@@ -43,15 +43,6 @@ ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 # ---------------------------------------------------------------- fixtures and helpers
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: PreTrainedTokenizerFast) -> Path:
-    """A 4-layer Llama with its tokenizer, written by ``save_pretrained`` (n_ctx 64)."""
-    folder = tmp_path_factory.mktemp("tiny_llama")
-    tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)).save_pretrained(folder)
-    tiny_tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture
 def broken_copy(tiny_folder: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny model folder that a test may damage."""
