@@ -28,6 +28,7 @@ import torch
 from jaxtyping import Float, Int
 from plotly.subplots import make_subplots
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches, unembed
 from stages_of_inference.corpus import bos_token_id
@@ -192,6 +193,7 @@ def logit_lens(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     reuse_final_norm_scale: bool = False,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Score the logit lens at the embedding and after every block, averaged over tokens.
 
@@ -201,6 +203,7 @@ def logit_lens(
         batch_size: Windows per forward pass.
         reuse_final_norm_scale: Divide every layer's residual by the final layer's norm
             scale (the old TransformerLens shortcut) instead of its own.
+        progress: Show a progress bar over batches (each decodes every point).
 
     Returns:
         One row per point ``0..L``: ``layer`` (-1 for the embedding), ``point``,
@@ -223,7 +226,9 @@ def logit_lens(
     hooks = [*names, FINAL_SCALE_HOOK] if reuse_final_norm_scale else names
     sums = torch.zeros(n_layers + 1, len(METRICS), dtype=torch.float64)
     n_tokens = 0
-    for batch, logits, cache in cached_batches(model, tokens, hooks, batch_size):
+    n_batches = -(-tokens.shape[0] // batch_size)
+    batches = cached_batches(model, tokens, hooks, batch_size)
+    for batch, logits, cache in tqdm(batches, total=n_batches, disable=not progress, desc="logit lens"):
         scale = _prediction_rows(cache[FINAL_SCALE_HOOK]) if reuse_final_norm_scale else None
         targets = batch[:, 2:].flatten()
         with torch.inference_mode():
