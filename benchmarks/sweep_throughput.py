@@ -9,8 +9,8 @@ the default interventions (every deletion, every adjacent swap), this times:
 * **B** -- a straightforward batched sweep: per batch of 4 windows, the baseline
   forward once, then one *full* forward per intervention under
   ``layer_order(model, intervention.order(L))``; the unembedding and metrics are
-  streamed exactly like the library (``Distribution`` / ``compare_predictions`` on
-  chunks, per-sequence sums, ``summarize_shards``), so the table has the same format;
+  scored by the library's own ``score_batch`` (chunked, per-sequence sums) and
+  ``summarize_shards``, so the table has the same format;
 * **C** -- the authors' method: one window at a time (batch 1), the original model run
   again for every intervention, deletions by hooks (``delete_layers``), and every swap
   applied by rewriting the state dict of a freshly loaded HF model (parameters of
@@ -57,10 +57,6 @@ from stages_of_inference.interventions import delete_layers, layer_order  # noqa
 from stages_of_inference.layers import n_layers_of  # noqa: E402
 from stages_of_inference.metrics import (  # noqa: E402
     TOKEN_METRICS,
-    Distribution,
-    compare_predictions,
-    prediction_targets,
-    scored_positions,
     token_metrics,
 )
 from stages_of_inference.models import bridge_from_hf, load_hf_model, load_model  # noqa: E402
@@ -70,13 +66,9 @@ from stages_of_inference.sweep import (  # noqa: E402
     default_interventions,
     final_residual,
     robustness_sweep,
+    score_batch,
     summarize_shards,
 )
-
-try:  # the unembedding helper moved from sweep.py to activations.py
-    from stages_of_inference.activations import unembed  # noqa: E402
-except ImportError:  # pragma: no cover - older layout
-    from stages_of_inference.sweep import unembed  # noqa: E402
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma-3-270m")
 SEQ_LEN = 256
@@ -105,30 +97,10 @@ def sweep_full_forwards(
         for index, batch in enumerate(iter_batches(tokens, batch_size)):
             baseline, _ = final_residual(model, batch)
             finals = [final_residual(model, batch, order=i.order(n_layers))[0] for i in chosen]
-            rows = _stream_rows(model, batch, baseline, finals, chosen, position_chunk)
+            rows = score_batch(model, batch, baseline, finals, chosen, position_chunk)
             rows.insert(0, "batch", index)
             shards.append(rows)
     return summarize_shards(pd.concat(shards, ignore_index=True), chosen, n_layers)
-
-
-def _stream_rows(model, batch, baseline, finals, interventions, position_chunk) -> pd.DataFrame:
-    """Chunked unembedding + metrics, then per-sequence sums (as the library's sweep does)."""
-    positions = scored_positions(batch.shape[1])
-    n_seq, scored = batch.shape[0], batch.shape[1] - 2
-    flat = lambda x: x[:, positions].reshape(n_seq * scored, -1)  # noqa: E731
-    baseline, finals = flat(baseline), [flat(f) for f in finals]
-    targets = prediction_targets(batch).reshape(-1)
-    parts: list[list[dict[str, torch.Tensor]]] = [[] for _ in finals]
-    for start in range(0, baseline.shape[0], position_chunk):
-        rows = slice(start, start + position_chunk)
-        reference = Distribution.from_logits(unembed(model, baseline[rows]))
-        for index, final in enumerate(finals):
-            parts[index].append(compare_predictions(reference, unembed(model, final[rows]), targets[rows]))
-    table = []
-    for intervention, chunks in zip(interventions, parts, strict=True):
-        sums = {m: torch.cat([c[m] for c in chunks]).reshape(n_seq, scored).double().sum(1) for m in TOKEN_METRICS}
-        table += [_row(s, intervention, scored, {m: float(sums[m][s]) for m in TOKEN_METRICS}) for s in range(n_seq)]
-    return pd.DataFrame(table)
 
 
 def _row(sequence: int, intervention: Intervention, scored: int, sums: dict[str, float]) -> dict:

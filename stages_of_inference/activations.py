@@ -53,11 +53,39 @@ def cached_batches(
         yield batch, logits, {name: cache[name] for name in cache.keys()}
 
 
-def unembed(model: torch.nn.Module, residual: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_vocab"]:
+def unembed(
+    model: torch.nn.Module,
+    residual: Float[Tensor, "n d_model"],
+    out: Float[Tensor, "n d_vocab"] | None = None,
+) -> Float[Tensor, "n d_vocab"]:
     """Logits from the unembedding's input, exactly as the model's own head computes them.
 
     Applies the bridge's unembedding and then the architecture's logit transform
     (e.g. a Gemma 2 style final softcap), so it matches a full forward pass.
+
+    Args:
+        model: A ``TransformerBridge``.
+        residual: The unembedding's input, one row per token.
+        out: A buffer of the logits' shape to write them into (see
+            :class:`~stages_of_inference.workspace.Workspace`). Used when the head is a
+            plain linear layer with no hook attached, which computes the same product;
+            otherwise the head module runs and ``out`` is left alone. Either way, use
+            the returned tensor.
+
+    Example:
+        >>> logits = unembed(model, final_residual)  # doctest: +SKIP
     """
-    logits = model.unembed(residual)  # type: ignore[operator]
+    head = model.unembed
+    linear = getattr(head, "original_component", None)
+    if out is not None and isinstance(linear, torch.nn.Linear) and not _has_hooks(head):
+        logits = torch.mm(residual, linear.weight.t(), out=out)
+        if linear.bias is not None:
+            logits += linear.bias
+    else:
+        logits = head(residual)  # type: ignore[operator]
     return model.adapter.apply_output_logits_transform(logits)  # type: ignore[union-attr, operator]
+
+
+def _has_hooks(module: torch.nn.Module) -> bool:
+    """Whether any forward hook (a user's, or one of ours) is attached in ``module``."""
+    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())

@@ -18,7 +18,6 @@ even for Gemma's 262,144-entry vocabulary.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from collections.abc import Iterator
 
@@ -34,6 +33,8 @@ from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches, 
 from stages_of_inference.corpus import bos_token_id
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
+from stages_of_inference.metrics import Distribution, compare_predictions
+from stages_of_inference.workspace import Workspace
 
 METRICS = (
     "entropy_bits",
@@ -65,6 +66,7 @@ def lens_logits(
     model: torch.nn.Module,
     resid: Float[Tensor, "rows d_model"],
     final_scale: Float[Tensor, "rows 1"] | None = None,
+    out: Float[Tensor, "rows d_vocab"] | None = None,
 ) -> Float[Tensor, "rows d_vocab"]:
     """Decode residual vectors through the model's own final norm, unembedding and logit transform.
 
@@ -77,6 +79,8 @@ def lens_logits(
         resid: Residual stream vectors, one per row.
         final_scale: If given, the norm divides by this scale (the final layer's
             ``ln_final.hook_scale``) instead of the vector's own: the old shortcut.
+        out: A buffer to write the logits into, as in
+            :func:`~stages_of_inference.activations.unembed`.
 
     Returns:
         The logits of each row.
@@ -86,7 +90,7 @@ def lens_logits(
     """
     with _scale_override(model, final_scale):
         normed = model.ln_final(resid.unsqueeze(0)).squeeze(0)  # type: ignore[operator]
-    return unembed(model, normed)
+    return unembed(model, normed, out=out)
 
 
 @contextlib.contextmanager
@@ -102,60 +106,55 @@ def _scale_override(model: torch.nn.Module, scale: Tensor | None) -> Iterator[No
             yield
 
 
-def entropy_bits(log_probs: Float[Tensor, "rows d_vocab"]) -> Float[Tensor, " rows"]:
-    """Entropy of each row's distribution, in bits.
-
-    Example:
-        >>> entropy_bits(torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]]).log()).tolist()
-        [1.0, 1.5]
-    """
-    probs = log_probs.exp()
-    return -torch.where(probs > 0, probs * log_probs, 0.0).sum(-1) / math.log(2)
-
-
-def kl_divergence(
-    reference: Float[Tensor, "rows d_vocab"], other: Float[Tensor, "rows d_vocab"]
-) -> Float[Tensor, " rows"]:
-    """KL(reference || other) in nats, from log-probabilities (0 * log 0 counts as 0).
-
-    Example:
-        >>> p = torch.log(torch.tensor([[0.5, 0.5]]))
-        >>> q = torch.log(torch.tensor([[0.25, 0.75]]))
-        >>> round(kl_divergence(p, q).item(), 4)
-        0.1438
-    """
-    probs = reference.exp()
-    return torch.where(probs > 0, probs * (reference - other), 0.0).sum(-1)
-
-
 def true_token_rank(
-    log_probs: Float[Tensor, "rows d_vocab"], targets: Int[Tensor, " rows"]
+    scores: Float[Tensor, "rows d_vocab"], targets: Int[Tensor, " rows"], out: Tensor | None = None
 ) -> Int[Tensor, " rows"]:
     """How many tokens score strictly higher than the target (0 = the target is top-1).
+
+    ``scores`` are logits or log-probabilities (the ranking is the same); ``out``, a
+    boolean buffer of their shape, avoids allocating the comparison.
 
     Example:
         >>> true_token_rank(torch.tensor([[0.1, 0.7, 0.2]]).log(), torch.tensor([2])).tolist()
         [1]
     """
-    target_scores = log_probs.gather(-1, targets.unsqueeze(-1))
-    return (log_probs > target_scores).sum(-1)
+    target_scores = scores.gather(-1, targets.unsqueeze(-1))
+    return torch.gt(scores, target_scores, out=out).sum(-1)
 
 
-def token_metrics(
-    log_probs: Float[Tensor, "rows d_vocab"],
-    final_log_probs: Float[Tensor, "rows d_vocab"],
+def point_metrics(
+    final: Distribution,
+    logits: Float[Tensor, "rows d_vocab"],
     targets: Int[Tensor, " rows"],
+    where: str = "the logit lens",
+    workspace: Workspace | None = None,
 ) -> Float[Tensor, "rows metric"]:
-    """The :data:`METRICS` of each row's prediction, as columns in that order."""
-    top = log_probs.argmax(-1)
+    """The :data:`METRICS` of each row's lens prediction, as columns in that order.
+
+    Args:
+        final: The model's own output distribution on the same rows.
+        logits: The lens's logits.
+        targets: The true next tokens.
+        where: Named in a NumericalError.
+        workspace: Buffers reused across calls (see
+            :func:`~stages_of_inference.metrics.compare_predictions`).
+
+    Example:
+        >>> final = Distribution.from_logits(torch.tensor([[2.0, 0.0]]))
+        >>> point_metrics(final, torch.tensor([[2.0, 0.0]]), torch.tensor([1]))[0, 3:].tolist()
+        [0.0, 1.0, 1.0]
+    """
+    workspace = workspace or Workspace()
+    compared = compare_predictions(final, logits, targets, where, workspace=workspace)
+    rank = true_token_rank(logits, targets, out=workspace.like("above_target", logits, torch.bool))
     return torch.stack(
         [
-            entropy_bits(log_probs),
-            kl_divergence(final_log_probs, log_probs),
-            -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1),
-            (top == targets).to(log_probs.dtype),
-            true_token_rank(log_probs, targets).to(log_probs.dtype),
-            (top == final_log_probs.argmax(-1)).to(log_probs.dtype),
+            compared["entropy_bits"],
+            compared["kl"],
+            compared["loss"],
+            compared["correct"],
+            rank.to(compared["kl"].dtype),
+            compared["agreement"],
         ],
         dim=-1,
     )
@@ -176,14 +175,15 @@ def _batch_sums(
     """Sum each point's token metrics over a batch, decoding a chunk of rows at a time."""
     sums = torch.zeros(len(residuals), len(METRICS), dtype=torch.float64)
     chunk = max(1, CHUNK_ELEMENTS // final_logits.shape[-1])
+    workspace = Workspace()
     for start in range(0, targets.shape[0], chunk):
         rows = slice(start, start + chunk)
-        final = torch.log_softmax(final_logits[rows].float(), dim=-1)
+        final = Distribution.from_logits(final_logits[rows], where="the model's output")
         scale = None if final_scale is None else final_scale[rows]
         for point, resid in enumerate(residuals):
-            logits = lens_logits(model, resid[rows], scale)
-            log_probs = torch.log_softmax(logits.float(), dim=-1)
-            sums[point] += token_metrics(log_probs, final, targets[rows]).double().sum(0)
+            logits = lens_logits(model, resid[rows], scale, out=workspace.like("logits", final.probs))
+            where = f"the logit lens at point {point}"
+            sums[point] += point_metrics(final, logits, targets[rows], where, workspace).double().sum(0)
     return sums
 
 

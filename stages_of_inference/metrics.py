@@ -34,6 +34,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from stages_of_inference.errors import NumericalError
+from stages_of_inference.workspace import Workspace
 
 LN2 = math.log(2.0)
 KL_TOLERANCE = 1e-4
@@ -77,7 +78,7 @@ class Distribution:
         """Normalise logits; raise NumericalError on non-finite values or bad rows."""
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         probs = log_probs.exp()
-        entropy = -(probs * log_probs).sum(-1) / LN2
+        entropy = -row_dot(probs, log_probs) / LN2
         row_sums = probs.sum(-1)
         _check_rows_finite(logits, where, entropy, row_sums)
         row_error = (row_sums - 1).abs()
@@ -86,6 +87,16 @@ class Distribution:
             raise NumericalError(f"probabilities of {where} sum to {1 + float(row_error[row]):.6f} at token {row}")
         _check_entropy(entropy, logits.shape[-1], where)
         return cls(log_probs=log_probs, probs=probs, top1=logits.argmax(-1), entropy_bits=entropy)
+
+
+def row_dot(a: Float[Tensor, "n d"], b: Float[Tensor, "n d"]) -> Float[Tensor, " n"]:
+    """``(a * b).sum(-1)`` without materialising the product (a batched dot product).
+
+    Example:
+        >>> row_dot(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[1.0, 1.0], [0.0, 2.0]])).tolist()
+        [3.0, 8.0]
+    """
+    return torch.bmm(a.contiguous().unsqueeze(1), b.contiguous().unsqueeze(2)).reshape(a.shape[0])
 
 
 def check_finite(logits: Tensor, where: str) -> None:
@@ -121,14 +132,21 @@ def compare_predictions(
     logits: Float[Tensor, "n d_vocab"],
     targets: Int[Tensor, " n"],
     where: str = "the intervened model",
+    *,
+    workspace: Workspace | None = None,
 ) -> dict[str, Float[Tensor, " n"]]:
     """Per-token metrics of intervened logits against the original distribution.
+
+    The metrics are measurements, computed without gradients; ``logits`` are not
+    modified. Every full-vocabulary intermediate is written into ``workspace``'s
+    buffers, so a caller scoring many chunks of the same shape allocates them once.
 
     Args:
         baseline: The original model's distribution on the same tokens.
         logits: The intervened model's logits.
         targets: The true next tokens.
         where: Named in a NumericalError (e.g. "delete layer 5").
+        workspace: Buffers to reuse across calls (a fresh one when omitted).
 
     Returns:
         One float tensor per name of :data:`TOKEN_METRICS`.
@@ -139,26 +157,30 @@ def compare_predictions(
         >>> float(metrics["kl"][0]), float(metrics["agreement"][0]), float(metrics["correct"][0])
         (0.0, 1.0, 1.0)
     """
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    kl = (baseline.probs * (baseline.log_probs - log_probs)).sum(-1)
-    entropy = -(log_probs.exp() * log_probs).sum(-1) / LN2
-    _check_rows_finite(logits, where, kl, entropy)
-    if float(kl.min()) < -KL_TOLERANCE:
-        token = int(kl.argmin())
-        raise NumericalError(f"KL {float(kl[token]):.3g} < 0 for {where} at token {token}")
-    _check_entropy(entropy, logits.shape[-1], where)
-    top1 = logits.argmax(-1)
-    targets = targets.unsqueeze(-1)
-    return {
-        "kl": kl.clamp_min(0.0),
-        "agreement": (top1 == baseline.top1).float(),
-        "correct": (top1 == targets[:, 0]).float(),
-        "baseline_correct": (baseline.top1 == targets[:, 0]).float(),
-        "loss": -log_probs.gather(-1, targets)[:, 0],
-        "baseline_loss": -baseline.log_probs.gather(-1, targets)[:, 0],
-        "entropy_bits": entropy,
-        "baseline_entropy_bits": baseline.entropy_bits,
-    }
+    workspace = workspace or Workspace()
+    with torch.no_grad():
+        logits = logits.float()
+        log_probs = torch.log_softmax(logits, dim=-1, out=workspace.like("log_probs", logits))
+        scratch = workspace.like("scratch", logits)
+        kl = row_dot(baseline.probs, torch.sub(baseline.log_probs, log_probs, out=scratch))
+        entropy = -row_dot(torch.exp(log_probs, out=scratch), log_probs) / LN2
+        _check_rows_finite(logits, where, kl, entropy)
+        if float(kl.min()) < -KL_TOLERANCE:
+            token = int(kl.argmin())
+            raise NumericalError(f"KL {float(kl[token]):.3g} < 0 for {where} at token {token}")
+        _check_entropy(entropy, logits.shape[-1], where)
+        top1 = logits.argmax(-1)
+        targets = targets.unsqueeze(-1)
+        return {
+            "kl": kl.clamp_min(0.0),
+            "agreement": (top1 == baseline.top1).float(),
+            "correct": (top1 == targets[:, 0]).float(),
+            "baseline_correct": (baseline.top1 == targets[:, 0]).float(),
+            "loss": -log_probs.gather(-1, targets)[:, 0],
+            "baseline_loss": -baseline.log_probs.gather(-1, targets)[:, 0],
+            "entropy_bits": entropy,
+            "baseline_entropy_bits": baseline.entropy_bits,
+        }
 
 
 def token_metrics(

@@ -43,6 +43,7 @@ from stages_of_inference.metrics import (
     summarize,
 )
 from stages_of_inference.results_io import write_parquet
+from stages_of_inference.workspace import Workspace
 
 DEFAULT_POSITION_CHUNK = 256
 """Tokens unembedded at once: bounds the [tokens, d_vocab] tensors (256 x 262,144 floats = 268 MB)."""
@@ -258,6 +259,33 @@ def _sweep_batch(
         final, _ = final_residual(model, batch, order=order, start=start, start_residual=resid_pres[start])
         finals.append(final)
         advance(1)
+    return score_batch(model, batch, baseline, finals, interventions, position_chunk)
+
+
+def score_batch(
+    model: TransformerBridge,
+    batch: Int[Tensor, "batch pos"],
+    baseline: Float[Tensor, "batch pos d_model"],
+    finals: list[Float[Tensor, "batch pos d_model"]],
+    interventions: Sequence[Intervention],
+    position_chunk: int = DEFAULT_POSITION_CHUNK,
+) -> pd.DataFrame:
+    """Per-sequence metric sums of every intervention on one batch, from final residuals.
+
+    Args:
+        model: The bridge whose unembedding decodes the residuals.
+        batch: The batch's tokens.
+        baseline: The original model's final residual (the unembedding's input).
+        finals: The same for each intervention.
+        interventions: One per entry of ``finals``.
+        position_chunk: Tokens decoded at once; the full-vocabulary tensors of a chunk
+            live in one reused :class:`~stages_of_inference.workspace.Workspace`.
+
+    Returns:
+        One row per (intervention, sequence): ``sequence``, ``intervention``, ``layer``,
+        ``n_tokens`` and the sum of each of :data:`TOKEN_METRICS` over the sequence's
+        scored tokens (the shard format :func:`summarize_shards` reads).
+    """
     positions = scored_positions(batch.shape[1])
     scored = batch.shape[1] - 2
     flatten = lambda x: x[:, positions].reshape(batch.shape[0] * scored, -1)  # noqa: E731
@@ -290,11 +318,14 @@ def _stream_metrics(
     position_chunk: int,
 ) -> list[dict[str, Tensor]]:
     """Unembed and score every intervention, ``position_chunk`` tokens at a time."""
+    workspace = Workspace()
     chunks: list[list[dict[str, Tensor]]] = [[] for _ in finals]
     for start in range(0, baseline.shape[0], position_chunk):
         rows = slice(start, start + position_chunk)
         reference = Distribution.from_logits(unembed(model, baseline[rows]))
+        logits_buffer = workspace.buffer("logits", tuple(reference.probs.shape))
         for index, (final, intervention) in enumerate(zip(finals, interventions, strict=True)):
             where = f"{intervention.label} (tokens {start}..{start + position_chunk} of the batch)"
-            chunks[index].append(compare_predictions(reference, unembed(model, final[rows]), targets[rows], where))
+            logits = unembed(model, final[rows], out=logits_buffer)
+            chunks[index].append(compare_predictions(reference, logits, targets[rows], where, workspace=workspace))
     return [{name: torch.cat([c[name] for c in parts]) for name in TOKEN_METRICS} for parts in chunks]

@@ -12,18 +12,17 @@ import pytest
 import torch
 
 lens_module = importlib.import_module("stages_of_inference.logit_lens")  # the package exports a function of that name
-from stages_of_inference.errors import ConfigError
+from stages_of_inference.errors import ConfigError, NumericalError
 from stages_of_inference.logit_lens import (
     METRICS,
-    entropy_bits,
-    kl_divergence,
     logit_lens,
     logit_lens_top_tokens,
     plot_logit_lens,
     plot_top_tokens_heatmap,
-    token_metrics,
+    point_metrics,
     true_token_rank,
 )
+from stages_of_inference.metrics import Distribution
 
 
 def test_doctests_pass() -> None:
@@ -91,30 +90,44 @@ def test_bad_tokens_raise_config_error(tiny_model, tokens) -> None:
         logit_lens(tiny_model, tokens)
 
 
-def test_entropy_and_kl_helpers_match_numpy() -> None:
+def test_point_metrics_match_numpy() -> None:
     generator = torch.Generator().manual_seed(0)
-    log_p = torch.log_softmax(torch.randn(5, 11, generator=generator), -1)
-    log_q = torch.log_softmax(torch.randn(5, 11, generator=generator), -1)
-    p, q = log_p.exp().numpy(), log_q.exp().numpy()
-    np.testing.assert_allclose(entropy_bits(log_p), -(p * np.log2(p)).sum(-1), rtol=1e-5)
-    np.testing.assert_allclose(kl_divergence(log_p, log_q), (p * np.log(p / q)).sum(-1), rtol=1e-4)
+    lens = torch.randn(5, 11, generator=generator) * 3
+    final_logits = torch.randn(5, 11, generator=generator) * 3
+    targets = torch.tensor([0, 3, 10, 4, 4])
+    got = point_metrics(Distribution.from_logits(final_logits), lens, targets).numpy()
+    q, p = torch.softmax(lens, -1).double().numpy(), torch.softmax(final_logits, -1).double().numpy()
+    rows = np.arange(5)
+    expected = {
+        "entropy_bits": -(q * np.log2(q)).sum(-1),
+        "kl_to_final": (p * np.log(p / q)).sum(-1),
+        "loss": -np.log(q[rows, targets]),
+        "accuracy": q.argmax(-1) == targets.numpy(),
+        "true_token_rank": (q > q[rows, targets][:, None]).sum(-1),
+        "agreement_with_final": q.argmax(-1) == p.argmax(-1),
+    }
+    for column, values in expected.items():
+        np.testing.assert_allclose(got[:, METRICS.index(column)], values, rtol=1e-5, atol=1e-6, err_msg=column)
 
 
-def test_helpers_treat_zero_probability_as_zero_contribution() -> None:
-    log_p = torch.tensor([[0.0, -math.inf]])
-    assert entropy_bits(log_p).item() == 0.0
-    assert kl_divergence(log_p, torch.log(torch.tensor([[0.5, 0.5]]))).item() == pytest.approx(math.log(2))
-
-
-def test_token_metrics_columns_on_a_hand_example() -> None:
-    log_probs = torch.tensor([[0.6, 0.3, 0.1]]).log()
-    final = torch.tensor([[0.1, 0.3, 0.6]]).log()
-    row = token_metrics(log_probs, final, torch.tensor([1]))[0]
+def test_point_metrics_columns_on_a_hand_example() -> None:
+    lens = torch.tensor([[0.6, 0.3, 0.1]]).log()
+    final = Distribution.from_logits(torch.tensor([[0.1, 0.3, 0.6]]).log())
+    row = point_metrics(final, lens, torch.tensor([1]))[0]
     assert row[METRICS.index("loss")].item() == pytest.approx(-math.log(0.3), rel=1e-5)
+    assert row[METRICS.index("kl_to_final")].item() == pytest.approx(0.5 * math.log(6), rel=1e-5)
     assert row[METRICS.index("accuracy")].item() == 0.0
     assert row[METRICS.index("true_token_rank")].item() == 1.0
     assert row[METRICS.index("agreement_with_final")].item() == 0.0
-    assert true_token_rank(log_probs, torch.tensor([0])).item() == 0
+    assert true_token_rank(lens, torch.tensor([0])).item() == 0
+
+
+def test_a_non_finite_lens_logit_raises_naming_the_point() -> None:
+    final = Distribution.from_logits(torch.zeros(2, 3))
+    lens = torch.zeros(2, 3)
+    lens[1, 2] = float("nan")
+    with pytest.raises(NumericalError, match="point 4 at token 1"):
+        point_metrics(final, lens, torch.tensor([0, 0]), where="the logit lens at point 4")
 
 
 def test_top_tokens_has_a_row_per_point_position_and_rank(tiny_model) -> None:

@@ -24,6 +24,7 @@ from stages_of_inference.metrics import (
     summarize,
     token_metrics,
 )
+from stages_of_inference.workspace import Workspace
 
 
 def logits_of(probabilities) -> torch.Tensor:
@@ -313,3 +314,18 @@ def test_metric_ranges_for_random_logits(pair) -> None:
     assert (same["agreement"] == 1).all()
     assert torch.equal(same["loss"], same["baseline_loss"])
     assert torch.equal(same["correct"], same["baseline_correct"])
+
+
+def test_a_reused_workspace_gives_the_same_metrics_and_leaves_logits_alone() -> None:
+    generator = torch.Generator().manual_seed(1)
+    workspace = Workspace()
+    for rows in (7, 3, 7):  # a shorter chunk, then a full one again, through the same buffers
+        base = Distribution.from_logits(torch.randn(rows, 13, generator=generator))
+        logits = torch.randn(rows, 13, generator=generator)
+        untouched = logits.clone()
+        targets = torch.randint(0, 13, (rows,), generator=generator)
+        reused = compare_predictions(base, logits, targets, workspace=workspace)
+        fresh = compare_predictions(base, logits, targets)
+        assert torch.equal(logits, untouched)
+        for name in TOKEN_METRICS:
+            assert torch.equal(reused[name], fresh[name]), name
