@@ -61,7 +61,6 @@ from stages_of_inference.metrics import (  # noqa: E402
 )
 from stages_of_inference.models import bridge_from_hf, load_hf_model, load_model  # noqa: E402
 from stages_of_inference.sweep import (  # noqa: E402
-    DEFAULT_POSITION_CHUNK,
     Intervention,
     default_interventions,
     final_residual,
@@ -87,7 +86,7 @@ def sweep_full_forwards(
     interventions: Sequence[Intervention] | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    position_chunk: int = DEFAULT_POSITION_CHUNK,
+    position_chunk: int | None = None,
 ) -> pd.DataFrame:
     """Method B: every intervention is a full forward pass (no prefix reuse); same table as A."""
     n_layers = n_layers_of(model)

@@ -34,7 +34,7 @@ from stages_of_inference.corpus import bos_token_id
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.metrics import Distribution, compare_predictions
-from stages_of_inference.workspace import Workspace
+from stages_of_inference.workspace import Workspace, chunk_rows
 
 METRICS = (
     "entropy_bits",
@@ -47,8 +47,6 @@ METRICS = (
 """The per-token quantities averaged at each point, in table column order."""
 
 FINAL_SCALE_HOOK = "ln_final.hook_scale"
-CHUNK_ELEMENTS = 1 << 24
-"""Logit entries decoded at once (64 MB of float32): ``CHUNK_ELEMENTS // d_vocab`` rows."""
 _MIN_SEQ_LEN = 3
 
 
@@ -174,7 +172,7 @@ def _batch_sums(
 ) -> Float[Tensor, "point metric"]:
     """Sum each point's token metrics over a batch, decoding a chunk of rows at a time."""
     sums = torch.zeros(len(residuals), len(METRICS), dtype=torch.float64)
-    chunk = max(1, CHUNK_ELEMENTS // final_logits.shape[-1])
+    chunk = chunk_rows(final_logits.shape[-1])
     workspace = Workspace()
     for start in range(0, targets.shape[0], chunk):
         rows = slice(start, start + chunk)

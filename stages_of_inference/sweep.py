@@ -43,10 +43,8 @@ from stages_of_inference.metrics import (
     summarize,
 )
 from stages_of_inference.results_io import write_parquet
-from stages_of_inference.workspace import Workspace
+from stages_of_inference.workspace import Workspace, chunk_rows
 
-DEFAULT_POSITION_CHUNK = 256
-"""Tokens unembedded at once: bounds the [tokens, d_vocab] tensors (256 x 262,144 floats = 268 MB)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ def robustness_sweep(
     interventions: Sequence[Intervention] | None = None,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    position_chunk: int = DEFAULT_POSITION_CHUNK,
+    position_chunk: int | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
     checkpoint_dir: str | os.PathLike[str] | None = None,
@@ -105,7 +103,8 @@ def robustness_sweep(
         tokens: Windows from :func:`~stages_of_inference.corpus.load_corpus`, BOS first.
         interventions: Defaults to every deletion and every adjacent swap.
         batch_size: Windows per forward pass.
-        position_chunk: Tokens unembedded at once (memory bound).
+        position_chunk: Tokens unembedded at once (bounds memory); by default
+            :func:`~stages_of_inference.workspace.chunk_rows` of the vocabulary size.
         n_bootstrap: Sequence resamples for the 95 % confidence intervals.
         seed: Seed of the bootstrap.
         checkpoint_dir: When given, each finished batch is saved there and a rerun
@@ -129,6 +128,8 @@ def robustness_sweep(
     chosen = [i.check(n_layers) for i in (default_interventions(n_layers) if interventions is None else interventions)]
     if tokens.ndim != 2 or tokens.shape[1] < 3:
         raise ConfigError(f"tokens must be [batch, pos] with pos >= 3, got {tuple(tokens.shape)}")
+    if position_chunk is None:
+        position_chunk = chunk_rows(model.cfg.d_vocab)
     if position_chunk < 1:
         raise ConfigError(f"position_chunk must be at least 1, got {position_chunk}")
     batches = list(iter_batches(tokens, batch_size))
@@ -268,7 +269,7 @@ def score_batch(
     baseline: Float[Tensor, "batch pos d_model"],
     finals: list[Float[Tensor, "batch pos d_model"]],
     interventions: Sequence[Intervention],
-    position_chunk: int = DEFAULT_POSITION_CHUNK,
+    position_chunk: int | None = None,
 ) -> pd.DataFrame:
     """Per-sequence metric sums of every intervention on one batch, from final residuals.
 
@@ -278,8 +279,9 @@ def score_batch(
         baseline: The original model's final residual (the unembedding's input).
         finals: The same for each intervention.
         interventions: One per entry of ``finals``.
-        position_chunk: Tokens decoded at once; the full-vocabulary tensors of a chunk
-            live in one reused :class:`~stages_of_inference.workspace.Workspace`.
+        position_chunk: Tokens decoded at once (by default :func:`~stages_of_inference.workspace.chunk_rows`);
+            the full-vocabulary tensors of a chunk live in one reused
+            :class:`~stages_of_inference.workspace.Workspace`.
 
     Returns:
         One row per (intervention, sequence): ``sequence``, ``intervention``, ``layer``,
@@ -289,6 +291,8 @@ def score_batch(
     positions = scored_positions(batch.shape[1])
     scored = batch.shape[1] - 2
     flatten = lambda x: x[:, positions].reshape(batch.shape[0] * scored, -1)  # noqa: E731
+    if position_chunk is None:
+        position_chunk = chunk_rows(model.cfg.d_vocab)
     per_token = _stream_metrics(
         model, flatten(baseline), [flatten(f) for f in finals], prediction_targets(batch).reshape(-1),
         interventions, position_chunk,

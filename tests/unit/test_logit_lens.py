@@ -68,7 +68,7 @@ def test_batch_size_does_not_change_the_result(tiny_model, tiny_tokens) -> None:
 
 def test_small_chunks_give_the_same_result(tiny_model, tiny_tokens, monkeypatch) -> None:
     whole = logit_lens(tiny_model, tiny_tokens)
-    monkeypatch.setattr(lens_module, "CHUNK_ELEMENTS", 7 * tiny_model.cfg.d_vocab)  # 7 rows
+    monkeypatch.setattr(lens_module, "chunk_rows", lambda d_vocab: 7)
     chunked = logit_lens(tiny_model, tiny_tokens)
     np.testing.assert_allclose(whole[list(METRICS)], chunked[list(METRICS)], atol=1e-5)
 
