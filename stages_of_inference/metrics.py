@@ -78,7 +78,7 @@ class Distribution:
         """Normalise logits; raise NumericalError on non-finite values or bad rows."""
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         probs = log_probs.exp()
-        entropy = -row_dot(probs, log_probs) / LN2
+        entropy = -(probs * log_probs).sum(-1) / LN2
         row_sums = probs.sum(-1)
         _check_rows_finite(logits, where, entropy, row_sums)
         row_error = (row_sums - 1).abs()
@@ -87,16 +87,6 @@ class Distribution:
             raise NumericalError(f"probabilities of {where} sum to {1 + float(row_error[row]):.6f} at token {row}")
         _check_entropy(entropy, logits.shape[-1], where)
         return cls(log_probs=log_probs, probs=probs, top1=logits.argmax(-1), entropy_bits=entropy)
-
-
-def row_dot(a: Float[Tensor, "n d"], b: Float[Tensor, "n d"]) -> Float[Tensor, " n"]:
-    """``(a * b).sum(-1)`` without materialising the product (a batched dot product).
-
-    Example:
-        >>> row_dot(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[1.0, 1.0], [0.0, 2.0]])).tolist()
-        [3.0, 8.0]
-    """
-    return torch.bmm(a.contiguous().unsqueeze(1), b.contiguous().unsqueeze(2)).reshape(a.shape[0])
 
 
 def check_finite(logits: Tensor, where: str) -> None:
@@ -162,8 +152,8 @@ def compare_predictions(
         logits = logits.float()
         log_probs = torch.log_softmax(logits, dim=-1, out=workspace.like("log_probs", logits))
         scratch = workspace.like("scratch", logits)
-        kl = row_dot(baseline.probs, torch.sub(baseline.log_probs, log_probs, out=scratch))
-        entropy = -row_dot(torch.exp(log_probs, out=scratch), log_probs) / LN2
+        kl = torch.sub(baseline.log_probs, log_probs, out=scratch).mul_(baseline.probs).sum(-1)
+        entropy = -torch.exp(log_probs, out=scratch).mul_(log_probs).sum(-1) / LN2
         _check_rows_finite(logits, where, kl, entropy)
         if float(kl.min()) < -KL_TOLERANCE:
             token = int(kl.argmin())

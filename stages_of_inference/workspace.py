@@ -16,23 +16,23 @@ from torch import Tensor
 
 CHUNK_ELEMENTS = 1 << 26
 """Logit entries decoded at once: 268 MB per full-vocabulary float32 buffer."""
-MAX_CHUNK_ROWS = 512
+MAX_CHUNK_ROWS = 256
 """The most tokens decoded at once, whatever the vocabulary."""
 
 
 def chunk_rows(d_vocab: int) -> int:
     """Tokens to decode at once: as many as :data:`CHUNK_ELEMENTS` allows, at most :data:`MAX_CHUNK_ROWS`.
 
-    More rows make the unembedding matmul faster (each pass over ``W_U`` serves more
-    tokens); measured on this project's machine, ``[n, 576] @ [576, 49152]`` runs at
-    57 / 75 / 101 / 89 GFLOP/s for n = 128 / 256 / 512 / 1,024, and Gemma 3's
-    ``[n, 640] @ [640, 262144]`` at 56 / 67 / 81 GFLOP/s for n = 128 / 256 / 512. The
-    element bound keeps Gemma 3 at 256 rows, so its sweep holds about 1.3 GB of these
-    buffers instead of 2.7 GB at 512.
+    Fewer rows make each pass over ``W_U`` serve fewer tokens: Gemma 3's
+    ``[n, 640] @ [640, 262144]`` runs at 56 GFLOP/s for n = 128 against 67 for n = 256
+    on this project's machine. More rows did not pay in place: scoring 12 interventions
+    of SmolLM2 on 1,016 tokens took 14.2 / 13.8 s with 256 rows and 14.3 / 13.9 s with
+    512 (alternating runs in one process), although the bare matmul is faster at 512.
+    The element bound keeps Gemma 3's full-vocabulary buffers at 268 MB each.
 
     Example:
         >>> chunk_rows(49152), chunk_rows(262144), chunk_rows(10**9)
-        (512, 256, 1)
+        (256, 256, 1)
     """
     return max(1, min(MAX_CHUNK_ROWS, CHUNK_ELEMENTS // d_vocab))
 
