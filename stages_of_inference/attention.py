@@ -22,6 +22,7 @@ from torch import Tensor
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.figure_style import model_colours
 from stages_of_inference.layers import n_layers_of, relative_depth
 
 DEFAULT_K = 5
@@ -174,9 +175,13 @@ def plot_previous_token_attention(table: pd.DataFrame, *, k: int = DEFAULT_K) ->
     keys = [key for key in ("model", "head") if key in table.columns]
     groups = table.groupby(keys, sort=False) if keys else [("", table)]
     figure = go.Figure()
-    for name, group in groups:
-        label = " head ".join(str(part) for part in (name if isinstance(name, tuple) else (name,)))
-        _add_band(figure, group, label or "mean over heads")
+    labelled = [
+        (" head ".join(str(part) for part in (name if isinstance(name, tuple) else (name,))) or "mean over heads", group)
+        for name, group in groups
+    ]
+    colours = model_colours(label for label, _ in labelled)
+    for label, group in labelled:
+        _add_band(figure, group, label, colours[label])
     figure.update_layout(
         title=f"Mean attention to each of the previous {k} tokens",
         xaxis_title="relative depth (layer / (L - 1))",
@@ -185,7 +190,7 @@ def plot_previous_token_attention(table: pd.DataFrame, *, k: int = DEFAULT_K) ->
     return figure
 
 
-def _add_band(figure: go.Figure, group: pd.DataFrame, label: str) -> None:
+def _add_band(figure: go.Figure, group: pd.DataFrame, label: str, colour: str) -> None:
     """A line for ``mean`` and a filled band for ``mean +- sem``."""
     sem = group["sem"].fillna(0.0)
     upper, lower = group["mean"] + sem, group["mean"] - sem
@@ -193,10 +198,13 @@ def _add_band(figure: go.Figure, group: pd.DataFrame, label: str) -> None:
         go.Scatter(
             x=[*group.relative_depth, *group.relative_depth[::-1]],
             y=[*upper, *lower[::-1]],
-            fill="toself", opacity=0.25, line={"width": 0}, hoverinfo="skip",
+            fill="toself", fillcolor=colour, opacity=0.25, line={"width": 0}, hoverinfo="skip",
             showlegend=False, legendgroup=label,
         )
     )
     figure.add_trace(
-        go.Scatter(x=group.relative_depth, y=group["mean"], mode="lines+markers", name=label, legendgroup=label)
+        go.Scatter(
+            x=group.relative_depth, y=group["mean"], mode="lines+markers", name=label, legendgroup=label,
+            line={"color": colour},
+        )
     )

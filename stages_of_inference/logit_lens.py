@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches, unembed
 from stages_of_inference.corpus import bos_token_id
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.figure_style import model_colours
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.metrics import Distribution, compare_predictions
 from stages_of_inference.workspace import Workspace, chunk_rows
@@ -355,12 +356,14 @@ def plot_logit_lens(table: pd.DataFrame) -> go.Figure:
         6
     """
     figure = make_subplots(rows=2, cols=3, subplot_titles=list(PLOTTED_METRICS.values()))
+    models = _by_model(table)
+    colours = model_colours(name for name, _ in models)
     for index, metric in enumerate(PLOTTED_METRICS):
-        for name, group in _by_model(table):
+        for name, group in models:
             figure.add_trace(
                 go.Scatter(
                     x=group.relative_depth, y=group[metric], mode="lines+markers", name=name,
-                    legendgroup=name, showlegend=index == 0,
+                    legendgroup=name, showlegend=index == 0, line={"color": colours[name]},
                 ),
                 row=index // 3 + 1, col=index % 3 + 1,
             )

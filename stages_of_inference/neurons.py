@@ -37,6 +37,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.figure_style import model_colours
 from stages_of_inference.layers import check_layers, n_layers_of, relative_depth
 
 MOMENT_COLUMNS = ("mean", "variance", "skew", "kurtosis")
@@ -235,7 +236,8 @@ def plot_neuron_counts(counts: pd.DataFrame) -> go.Figure:
         2
     """
     figure = go.Figure()
-    groups = counts.groupby("model", sort=False) if "model" in counts.columns else [(None, counts)]
+    groups = list(counts.groupby("model", sort=False)) if "model" in counts.columns else [(None, counts)]
+    colours = model_colours(model_name for model_name, _ in groups)
     for model_name, group in groups:
         ordered = group.sort_values("relative_depth")
         for kind, dash in (("prediction", "solid"), ("suppression", "dash")):
@@ -243,7 +245,7 @@ def plot_neuron_counts(counts: pd.DataFrame) -> go.Figure:
             figure.add_trace(
                 go.Scatter(
                     x=ordered["relative_depth"], y=ordered[kind], mode="lines+markers",
-                    name=label, line={"dash": dash},
+                    name=label, line={"dash": dash, "color": colours[str(model_name)]},
                 )
             )
     figure.update_layout(

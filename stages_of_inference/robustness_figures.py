@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
+
+from stages_of_inference.figure_style import model_colours
 
 PANELS = {
     "kl": "KL(original ‖ intervened), nats",
@@ -46,16 +47,16 @@ def plot_robustness(
         rows=len(metrics), cols=len(kinds), shared_xaxes=True, column_titles=[f"{k} one layer" if k == "delete" else "swap adjacent layers" for k in kinds],
         vertical_spacing=0.06, horizontal_spacing=0.06,
     )
-    colours = dict(zip(frame.model.unique(), qualitative.Plotly * 4, strict=False))
+    colours = model_colours(frame.model)
     for row, metric in enumerate(metrics, start=1):
         for col, kind in enumerate(kinds, start=1):
             for model, part in frame[frame.intervention == kind].groupby("model", sort=False):
                 part = part.sort_values("relative_depth")
-                _add_band(figure, part, metric, colours[model], row, col)
+                _add_band(figure, part, metric, colours[str(model)], row, col)
                 figure.add_trace(
                     go.Scatter(
                         x=part.relative_depth, y=part[metric], mode="lines+markers", name=str(model),
-                        legendgroup=str(model), showlegend=row == 1 and col == 1, line={"color": colours[model]},
+                        legendgroup=str(model), showlegend=row == 1 and col == 1, line={"color": colours[str(model)]},
                         customdata=part.layer, hovertemplate="layer %{customdata}<br>%{y:.4g}",
                     ),
                     row=row, col=col,
