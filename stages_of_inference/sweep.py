@@ -46,7 +46,6 @@ from stages_of_inference.results_io import write_parquet
 from stages_of_inference.workspace import Workspace, chunk_rows
 
 
-
 @dataclass(frozen=True)
 class Intervention:
     """One layer intervention of the sweep: ``"delete"`` or ``"swap"`` (with the next layer)."""
@@ -128,9 +127,7 @@ def robustness_sweep(
     chosen = [i.check(n_layers) for i in (default_interventions(n_layers) if interventions is None else interventions)]
     if tokens.ndim != 2 or tokens.shape[1] < 3:
         raise ConfigError(f"tokens must be [batch, pos] with pos >= 3, got {tuple(tokens.shape)}")
-    if position_chunk is None:
-        position_chunk = chunk_rows(model.cfg.d_vocab)
-    if position_chunk < 1:
+    if position_chunk is not None and position_chunk < 1:
         raise ConfigError(f"position_chunk must be at least 1, got {position_chunk}")
     batches = list(iter_batches(tokens, batch_size))
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -247,7 +244,7 @@ def _sweep_batch(
     model: TransformerBridge,
     batch: Int[Tensor, "batch pos"],
     interventions: Sequence[Intervention],
-    position_chunk: int,
+    position_chunk: int | None,
     advance: Callable[[int], Any],
 ) -> pd.DataFrame:
     n_layers = n_layers_of(model)
@@ -327,7 +324,7 @@ def _stream_metrics(
     for start in range(0, baseline.shape[0], position_chunk):
         rows = slice(start, start + position_chunk)
         reference = Distribution.from_logits(unembed(model, baseline[rows]))
-        logits_buffer = workspace.buffer("logits", tuple(reference.probs.shape))
+        logits_buffer = workspace.like("logits", reference.probs)
         for index, (final, intervention) in enumerate(zip(finals, interventions, strict=True)):
             where = f"{intervention.label} (tokens {start}..{start + position_chunk} of the batch)"
             logits = unembed(model, final[rows], out=logits_buffer)
