@@ -253,7 +253,7 @@ def load_model(
     )
     if owners is not None and sha256 is not None:
         try:
-            save_processed(bridge, tokenizer, owners, processed_dir(cache_dir(), sha256))
+            save_processed(bridge, owners, processed_dir(cache_dir(), sha256))
         except OSError as error:  # a full disk or unwritable cache costs time, not the load
             warnings.warn(
                 f"could not cache the processed weights ({error.strerror or error}); "

@@ -81,10 +81,13 @@ def restorable(bridge: TransformerBridge, owners: ParameterOwners) -> bool:
     return all(id(parameter) in captured for parameter in bridge.parameters())
 
 
-def save_processed(
-    bridge: TransformerBridge, tokenizer: PreTrainedTokenizerBase, owners: ParameterOwners, target: Path
-) -> None:
-    """Write a processed bridge's parameters as an HF folder, atomically; skip if not restorable.
+def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: Path) -> None:
+    """Write a processed bridge's parameters and tokenizer as an HF folder, atomically; skip if not restorable.
+
+    The tokenizer saved is the bridge's own. The bridge re-reads any tokenizer whose
+    ``add_bos_token`` is off with ``add_bos_token=True`` (4 s for Gemma 3's 262k
+    vocabulary); ``save_pretrained`` does not keep that flag, so the marker records it
+    and :func:`load_processed` reads the tokenizer with it, once.
 
     Raises:
         OSError: The cache cannot be written (the caller warns and carries on).
@@ -103,8 +106,12 @@ def save_processed(
     try:
         save_file(weights, partial / _WEIGHTS, metadata={"format": "pt"})
         hf_config.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        marker = {"tie_word_embeddings": bool(getattr(hf_config, "tie_word_embeddings", False)), **COMPATIBILITY_FLAGS}
+        bridge.tokenizer.save_pretrained(partial)
+        marker = {
+            "tie_word_embeddings": bool(getattr(hf_config, "tie_word_embeddings", False)),
+            "add_bos_token": bool(getattr(bridge.tokenizer, "add_bos_token", False)),
+            **COMPATIBILITY_FLAGS,
+        }
         (partial / MARKER).write_text(json.dumps(marker, indent=1))
         os.replace(partial, target)
     except OSError:
@@ -119,7 +126,8 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
 
     Every parameter is read as saved (the unembedding is never re-tied to the
     embedding); the config then gets back its original ``tie_word_embeddings``, as
-    on a freshly processed model.
+    on a freshly processed model. The tokenizer is read with the ``add_bos_token``
+    the bridge gave it, so booting the bridge does not read it again.
 
     Raises:
         ModelLoadError: A file is missing, damaged, or does not match the config.
@@ -131,7 +139,8 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
             hf_model, info = AutoModelForCausalLM.from_pretrained(
                 folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
             )
-            tokenizer = AutoTokenizer.from_pretrained(folder)
+            bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}
+            tokenizer = AutoTokenizer.from_pretrained(folder, **bos)
     except Exception as error:  # json, safetensors and transformers errors for damaged files
         raise ModelLoadError(f"cannot read processed weights in {folder}: {type(error).__name__}: {error}") from None
     wrong = {kind: sorted(keys) for kind, keys in info.items() if kind != "error_msgs" and keys}

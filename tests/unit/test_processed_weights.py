@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformer_lens.model_bridge import TransformerBridge
 from transformers import PreTrainedTokenizerFast
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
 from stages_of_inference.models import _boot, bridge_from_hf
@@ -35,6 +36,22 @@ def assert_same_bridge(expected: TransformerBridge, actual: TransformerBridge, t
     for name, tensor in expected_state.items():
         assert torch.equal(tensor, actual_state[name]), name
     assert repr(expected.cfg) == repr(actual.cfg)
+    assert_same_tokenizer(expected.tokenizer, actual.tokenizer)
+
+
+TEXTS = ("Hello world", "  two spaces\n\ttab", "Ünïcödé 数学 🙂", "def f(x):\n    return x**2")
+
+
+def assert_same_tokenizer(expected: PreTrainedTokenizerBase, actual: PreTrainedTokenizerBase) -> None:
+    """Same class, special tokens, padding side, vocabulary, and the same ids and text for sample strings."""
+    assert type(expected) is type(actual)
+    assert expected.special_tokens_map == actual.special_tokens_map
+    assert expected.padding_side == actual.padding_side
+    assert expected.get_vocab() == actual.get_vocab()
+    for text in TEXTS:
+        ids = expected(text)["input_ids"]
+        assert actual(text)["input_ids"] == ids, text
+        assert actual.decode(ids) == expected.decode(ids)
 
 
 SEPARATE_QKV = ("llama", "gemma3")
@@ -51,9 +68,23 @@ def test_restored_bridge_equals_processed_bridge(
     owners = parameter_owners(hf_model)
     processed = bridge_from_hf(hf_model, tiny_tokenizer)
     folder = tmp_path / "processed"
-    save_processed(processed, tiny_tokenizer, owners, folder)
+    save_processed(processed, owners, folder)
     restored = _boot(*load_processed(folder), NO_TRANSFORMS, None, "cpu")
     assert_same_bridge(processed, restored, tiny_tokens)
+
+
+def test_the_bridge_uses_the_cached_tokenizer_without_reading_it_again(
+    tiny_tokenizer: PreTrainedTokenizerFast, tmp_path
+) -> None:
+    """The tiny tokenizer does not prepend BOS, so the bridge re-reads it; the cached copy does."""
+    assert not tiny_tokenizer.add_bos_token
+    hf_model = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
+    owners = parameter_owners(hf_model)
+    folder = tmp_path / "processed"
+    save_processed(bridge_from_hf(hf_model, tiny_tokenizer), owners, folder)
+    hf_restored, tokenizer = load_processed(folder)
+    assert tokenizer.add_bos_token
+    assert _boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu").tokenizer is tokenizer
 
 
 @pytest.mark.parametrize("architecture", JOINT_QKV)
@@ -64,7 +95,7 @@ def test_unrestorable_bridges_are_not_cached(
     owners = parameter_owners(hf_model)
     processed = bridge_from_hf(hf_model, tiny_tokenizer)
     assert not restorable(processed, owners)
-    save_processed(processed, tiny_tokenizer, owners, tmp_path / "processed")
+    save_processed(processed, owners, tmp_path / "processed")
     assert not (tmp_path / "processed").exists()
 
 
@@ -74,7 +105,7 @@ def test_damaged_processed_weights_raise_model_load_error(
     hf_model = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
     owners = parameter_owners(hf_model)
     folder = tmp_path / "processed"
-    save_processed(bridge_from_hf(hf_model, tiny_tokenizer), tiny_tokenizer, owners, folder)
+    save_processed(bridge_from_hf(hf_model, tiny_tokenizer), owners, folder)
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ModelLoadError, match="cannot read processed weights"):
