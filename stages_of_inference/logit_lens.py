@@ -65,7 +65,7 @@ def lens_logits(
     model: torch.nn.Module,
     resid: Float[Tensor, "rows d_model"],
     final_scale: Float[Tensor, "rows 1"] | None = None,
-    out: Float[Tensor, "rows d_vocab"] | None = None,
+    workspace: Workspace | None = None,
 ) -> Float[Tensor, "rows d_vocab"]:
     """Decode residual vectors through the model's own final norm, unembedding and logit transform.
 
@@ -78,7 +78,7 @@ def lens_logits(
         resid: Residual stream vectors, one per row.
         final_scale: If given, the norm divides by this scale (the final layer's
             ``ln_final.hook_scale``) instead of the vector's own: the old shortcut.
-        out: A buffer to write the logits into, as in
+        workspace: Buffers to decode into, as in
             :func:`~stages_of_inference.activations.unembed`.
 
     Returns:
@@ -89,7 +89,7 @@ def lens_logits(
     """
     with _scale_override(model, final_scale):
         normed = model.ln_final(resid.unsqueeze(0)).squeeze(0)  # type: ignore[operator]
-    return unembed(model, normed, out=out)
+    return unembed(model, normed, workspace)
 
 
 @contextlib.contextmanager
@@ -180,7 +180,7 @@ def _batch_sums(
         final = Distribution.from_logits(final_logits[rows], where="the model's output")
         scale = None if final_scale is None else final_scale[rows]
         for point, resid in enumerate(residuals):
-            logits = lens_logits(model, resid[rows], scale, out=workspace.like("logits", final.probs))
+            logits = lens_logits(model, resid[rows], scale, workspace)
             where = f"the logit lens at point {point}"
             sums[point] += point_metrics(final, logits, targets[rows], where, workspace).double().sum(0)
     return sums

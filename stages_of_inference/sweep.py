@@ -323,10 +323,9 @@ def _stream_metrics(
     chunks: list[list[dict[str, Tensor]]] = [[] for _ in finals]
     for start in range(0, baseline.shape[0], position_chunk):
         rows = slice(start, start + position_chunk)
-        reference = Distribution.from_logits(unembed(model, baseline[rows]))
-        logits_buffer = workspace.like("logits", reference.probs)
+        reference = Distribution.from_logits(unembed(model, baseline[rows], workspace))
         for index, (final, intervention) in enumerate(zip(finals, interventions, strict=True)):
             where = f"{intervention.label} (tokens {start}..{start + position_chunk} of the batch)"
-            logits = unembed(model, final[rows], out=logits_buffer)
+            logits = unembed(model, final[rows], workspace)
             chunks[index].append(compare_predictions(reference, logits, targets[rows], where, workspace=workspace))
     return [{name: torch.cat([c[name] for c in parts]) for name in TOKEN_METRICS} for parts in chunks]

@@ -1,10 +1,13 @@
-"""Unit tests of stages_of_inference.activations: decoding residuals into a buffer."""
+"""Unit tests of stages_of_inference.activations: decoding residuals, through the head or by vocabulary tiles."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
-from stages_of_inference.activations import unembed
+from stages_of_inference import activations
+from stages_of_inference.activations import linear_by_vocabulary_tiles, unembed
 from stages_of_inference.workspace import Workspace
 
 
@@ -12,13 +15,14 @@ def _residual(model, rows: int = 6) -> torch.Tensor:
     return torch.randn(rows, model.cfg.d_model, generator=torch.Generator().manual_seed(0))
 
 
-def test_unembed_into_a_buffer_equals_the_head_exactly(tiny_model) -> None:
+def test_unembed_with_a_workspace_equals_the_head(tiny_model) -> None:
     residual = _residual(tiny_model)
+    workspace = Workspace()
     with torch.inference_mode():
         expected = unembed(tiny_model, residual)
-        buffer = Workspace().buffer("logits", tuple(expected.shape))
-        got = unembed(tiny_model, residual, out=buffer)
-        assert torch.equal(got, expected)
+        got = unembed(tiny_model, residual, workspace)
+        assert got.data_ptr() == workspace.buffer("logits", tuple(expected.shape)).data_ptr()
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
         assert torch.equal(tiny_model(torch.tensor([[0, 1, 2]]))[0], unembed(tiny_model, _final(tiny_model)))
 
 
@@ -26,12 +30,30 @@ def test_unembed_runs_the_head_when_a_hook_is_attached(tiny_model) -> None:
     residual = _residual(tiny_model)
     seen = []
     with torch.inference_mode():
-        buffer = Workspace().buffer("logits", (residual.shape[0], tiny_model.cfg.d_vocab))
         doubled = lambda value, hook: seen.append(hook.name) or value * 2  # noqa: E731
         with tiny_model.hooks(fwd_hooks=[("unembed.hook_out", doubled)]):
-            got = unembed(tiny_model, residual, out=buffer)
+            got = unembed(tiny_model, residual, Workspace())
         assert seen == ["unembed.hook_out"]
         assert torch.equal(got, 2 * unembed(tiny_model, residual))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("tile", [7, 64, 1000])
+def test_vocabulary_tiles_match_a_float64_product(bias: bool, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole tiles, a last partial tile and a single tile all give ``x @ W.T + b``; a reused workspace too."""
+    monkeypatch.setattr(activations, "VOCABULARY_TILE", tile)
+    generator = torch.Generator().manual_seed(1)
+    linear = torch.nn.Linear(16, 100, bias=bias)
+    workspace = Workspace()
+    for rows in (5, 3):
+        x = torch.randn(rows, 16, generator=generator)
+        got = linear_by_vocabulary_tiles(x, linear, workspace)
+        weight = linear.weight.detach().double().numpy()
+        expected = x.double().numpy() @ weight.T
+        if bias:
+            expected += linear.bias.detach().double().numpy()
+        assert got.shape == (rows, 100)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def _final(model) -> torch.Tensor:
