@@ -81,19 +81,30 @@ def unembed(
     Example:
         >>> logits = unembed(model, final_residual)  # doctest: +SKIP
     """
+    linear = tiled_linear(model, residual) if workspace is not None else None
+    if linear is not None and workspace is not None:
+        logits = linear_by_vocabulary_tiles(residual, linear, workspace)
+    else:
+        logits = model.unembed(residual)  # type: ignore[operator]
+    return model.adapter.apply_output_logits_transform(logits)  # type: ignore[union-attr, operator]
+
+
+def tiled_linear(model: torch.nn.Module, residual: Tensor) -> torch.nn.Linear | None:
+    """The head's linear layer when it can be computed by vocabulary tiles, else None.
+
+    Tiles replace the head only when it is a plain ``nn.Linear`` on the CPU, of the
+    residual's dtype, with no hook attached (a user's hook on the head must run).
+    """
     head = model.unembed
     linear = getattr(head, "original_component", None)
     if (
-        workspace is not None
-        and isinstance(linear, torch.nn.Linear)
+        isinstance(linear, torch.nn.Linear)
         and residual.device.type == "cpu"
         and residual.dtype == linear.weight.dtype
-        and not _has_hooks(head)
+        and not _has_hooks(head)  # type: ignore[arg-type]
     ):
-        logits = linear_by_vocabulary_tiles(residual, linear, workspace)
-    else:
-        logits = head(residual)  # type: ignore[operator]
-    return model.adapter.apply_output_logits_transform(logits)  # type: ignore[union-attr, operator]
+        return linear
+    return None
 
 
 def linear_by_vocabulary_tiles(
@@ -113,20 +124,46 @@ def linear_by_vocabulary_tiles(
         >>> torch.allclose(linear_by_vocabulary_tiles(x, linear, Workspace()), linear(x))
         True
     """
-    rows, vocabulary = residual.shape[0], linear.out_features
-    kind = {"dtype": residual.dtype, "device": residual.device}
-    logits = workspace.buffer("logits", (rows, vocabulary), **kind)
-    tiles = workspace.buffer("vocabulary_tile", (VOCABULARY_TILE * rows,), **kind)
-    columns = residual.t()
-    with torch.no_grad():
-        for start in range(0, vocabulary, VOCABULARY_TILE):
-            stop = min(start + VOCABULARY_TILE, vocabulary)
-            tile = tiles[: (stop - start) * rows].view(stop - start, rows)
-            torch.mm(linear.weight[start:stop], columns, out=tile)
-            logits[:, start:stop].copy_(tile.t())
-        if linear.bias is not None:
-            logits += linear.bias
+    logits = workspace.buffer("logits", (residual.shape[0], linear.out_features), residual.dtype, residual.device)
+    for start, tile in vocabulary_tiles(residual, linear, workspace):
+        logits[:, start : start + tile.shape[0]].copy_(tile.t())
     return logits
+
+
+def vocabulary_tiles(
+    residual: Float[Tensor, "n d_model"],
+    linear: torch.nn.Linear,
+    workspace: Workspace,
+    into: Float[Tensor, "d_vocab n"] | None = None,
+) -> Iterator[tuple[int, Float[Tensor, "tile n"]]]:
+    """``linear(residual).T``, :data:`VOCABULARY_TILE` vocabulary entries at a time.
+
+    Yields ``(start, tile)``: ``tile[v, j]`` is output ``start + v`` of token ``j``
+    (bias included). Each tile is a ``[tile, n]`` block of the workspace's
+    ``"vocabulary_tile"`` buffer, overwritten by the next one, or, when ``into`` is
+    given, rows ``start ..`` of ``into``, which then holds every output.
+
+    Example:
+        >>> linear = torch.nn.Linear(4, 10)
+        >>> x = torch.randn(3, 4)
+        >>> out = torch.empty(10, 3)
+        >>> [start for start, _ in vocabulary_tiles(x, linear, Workspace(), into=out)]
+        [0]
+        >>> torch.allclose(out.t(), linear(x), atol=1e-6)
+        True
+    """
+    rows, vocabulary = residual.shape[0], linear.out_features
+    tiles = workspace.buffer("vocabulary_tile", (VOCABULARY_TILE * rows,), residual.dtype, residual.device)
+    columns = residual.detach().t()
+    weight = linear.weight.detach()
+    bias = None if linear.bias is None else linear.bias.detach().unsqueeze(1)
+    for start in range(0, vocabulary, VOCABULARY_TILE):
+        stop = min(start + VOCABULARY_TILE, vocabulary)
+        tile = tiles[: (stop - start) * rows].view(stop - start, rows) if into is None else into[start:stop]
+        torch.mm(weight[start:stop], columns, out=tile)
+        if bias is not None:
+            tile += bias[start:stop]
+        yield start, tile
 
 
 def _has_hooks(module: torch.nn.Module) -> bool:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from stages_of_inference.errors import NumericalError
@@ -81,17 +81,18 @@ class Distribution:
         entropy = -(probs * log_probs).sum(-1) / LN2
         row_sums = probs.sum(-1)
         _check_rows_finite(logits, where, entropy, row_sums)
-        row_error = (row_sums - 1).abs()
-        if float(row_error.max()) > PROBABILITY_SUM_TOLERANCE:
-            row = int(row_error.argmax())
-            raise NumericalError(f"probabilities of {where} sum to {1 + float(row_error[row]):.6f} at token {row}")
-        _check_entropy(entropy, logits.shape[-1], where)
+        check_probability_sums(row_sums, where)
+        check_entropy(entropy, logits.shape[-1], where)
         return cls(log_probs=log_probs, probs=probs, top1=logits.argmax(-1), entropy_bits=entropy)
 
 
 def check_finite(logits: Tensor, where: str) -> None:
     """Raise NumericalError naming the first token whose logits contain NaN or infinity."""
-    finite = torch.isfinite(logits).all(dim=-1)
+    check_finite_rows(torch.isfinite(logits).all(dim=-1), where)
+
+
+def check_finite_rows(finite: Bool[Tensor, " n"], where: str) -> None:
+    """Raise NumericalError naming the first token whose row (of logits, or of metrics) is not finite."""
     if not bool(finite.all()):
         token = int((~finite).nonzero()[0, 0]) if finite.ndim else 0
         raise NumericalError(f"non-finite logit in {where} at token {token}; the run is stopped, not averaged")
@@ -108,13 +109,30 @@ def _check_rows_finite(logits: Tensor, where: str, *row_values: Tensor) -> None:
     raise NumericalError(f"a non-finite metric in {where} from finite logits; the run is stopped, not averaged")
 
 
-def _check_entropy(entropy: Tensor, vocab: int, where: str) -> None:
+def check_probability_sums(row_sums: Float[Tensor, " n"], where: str) -> None:
+    """Raise NumericalError if a token's probabilities do not sum to one within :data:`PROBABILITY_SUM_TOLERANCE`."""
+    row_error = (row_sums - 1).abs()
+    if float(row_error.max()) > PROBABILITY_SUM_TOLERANCE:
+        row = int(row_error.argmax())
+        raise NumericalError(f"probabilities of {where} sum to {1 + float(row_error[row]):.6f} at token {row}")
+
+
+def check_entropy(entropy: Float[Tensor, " n"], vocab: int, where: str) -> None:
+    """Raise NumericalError if an entropy (bits) lies outside ``[0, log2(vocab)]`` beyond rounding."""
     limit = math.log2(vocab) + 1e-3
     if float(entropy.max()) > limit or float(entropy.min()) < -1e-3:
         token = int((entropy - limit).argmax()) if float(entropy.max()) > limit else int(entropy.argmin())
         raise NumericalError(
             f"entropy {float(entropy[token]):.4f} bits of {where} at token {token} is outside [0, log2(vocab)]"
         )
+
+
+def check_kl(kl: Float[Tensor, " n"], where: str) -> Float[Tensor, " n"]:
+    """The KL divergences with float32 rounding below zero clamped to 0; NumericalError below -KL_TOLERANCE."""
+    if float(kl.min()) < -KL_TOLERANCE:
+        token = int(kl.argmin())
+        raise NumericalError(f"KL {float(kl[token]):.3g} < 0 for {where} at token {token}")
+    return kl.clamp_min(0.0)
 
 
 def compare_predictions(
@@ -155,14 +173,12 @@ def compare_predictions(
         kl = torch.sub(baseline.log_probs, log_probs, out=scratch).mul_(baseline.probs).sum(-1)
         entropy = -torch.exp(log_probs, out=scratch).mul_(log_probs).sum(-1) / LN2
         _check_rows_finite(logits, where, kl, entropy)
-        if float(kl.min()) < -KL_TOLERANCE:
-            token = int(kl.argmin())
-            raise NumericalError(f"KL {float(kl[token]):.3g} < 0 for {where} at token {token}")
-        _check_entropy(entropy, logits.shape[-1], where)
+        kl = check_kl(kl, where)
+        check_entropy(entropy, logits.shape[-1], where)
         top1 = logits.argmax(-1)
         targets = targets.unsqueeze(-1)
         return {
-            "kl": kl.clamp_min(0.0),
+            "kl": kl,
             "agreement": (top1 == baseline.top1).float(),
             "correct": (top1 == targets[:, 0]).float(),
             "baseline_correct": (baseline.top1 == targets[:, 0]).float(),

@@ -30,18 +30,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches, unembed
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches
+from stages_of_inference.chunk_scoring import chunk_reference
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.interventions import layer_order
 from stages_of_inference.layers import check_layer, check_order, n_layers_of, relative_depth
-from stages_of_inference.metrics import (
-    TOKEN_METRICS,
-    Distribution,
-    compare_predictions,
-    prediction_targets,
-    scored_positions,
-    summarize,
-)
+from stages_of_inference.metrics import TOKEN_METRICS, prediction_targets, scored_positions, summarize
 from stages_of_inference.results_io import write_parquet
 from stages_of_inference.workspace import Workspace, chunk_rows
 
@@ -194,7 +188,7 @@ def final_residual(
 
     With ``start > 0``, ``start_residual`` is the residual entering slot ``start``
     (the cached ``resid_pre`` of the original model) and earlier blocks do not run.
-    The unembedding is skipped: call :func:`unembed` on the result.
+    The unembedding is skipped: call :func:`~stages_of_inference.activations.unembed` on the result.
 
     Returns:
         ``(final_residual, resid_pres)``; ``resid_pres`` holds the residual entering
@@ -323,9 +317,8 @@ def _stream_metrics(
     chunks: list[list[dict[str, Tensor]]] = [[] for _ in finals]
     for start in range(0, baseline.shape[0], position_chunk):
         rows = slice(start, start + position_chunk)
-        reference = Distribution.from_logits(unembed(model, baseline[rows], workspace))
+        reference = chunk_reference(model, baseline[rows], targets[rows], workspace)
         for index, (final, intervention) in enumerate(zip(finals, interventions, strict=True)):
             where = f"{intervention.label} (tokens {start}..{start + position_chunk} of the batch)"
-            logits = unembed(model, final[rows], workspace)
-            chunks[index].append(compare_predictions(reference, logits, targets[rows], where, workspace=workspace))
+            chunks[index].append(reference.compare(final[rows], where))
     return [{name: torch.cat([c[name] for c in parts]) for name in TOKEN_METRICS} for parts in chunks]

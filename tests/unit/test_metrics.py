@@ -17,7 +17,7 @@ from stages_of_inference.metrics import (
     SUMMARY_METRICS,
     TOKEN_METRICS,
     Distribution,
-    _check_entropy,
+    check_entropy,
     compare_predictions,
     prediction_targets,
     scored_positions,
@@ -190,11 +190,11 @@ def test_non_finite_logits_at_unscored_positions_are_ignored() -> None:
 
 
 def test_entropy_guard() -> None:
-    _check_entropy(torch.tensor([0.0, 2.0, 1.0]), 4, "x")  # within [0, log2 4]
+    check_entropy(torch.tensor([0.0, 2.0, 1.0]), 4, "x")  # within [0, log2 4]
     with pytest.raises(NumericalError, match=r"token 1 is outside"):
-        _check_entropy(torch.tensor([1.0, 2.1, 0.5]), 4, "x")
+        check_entropy(torch.tensor([1.0, 2.1, 0.5]), 4, "x")
     with pytest.raises(NumericalError, match="token 2"):
-        _check_entropy(torch.tensor([1.0, 0.5, -0.01]), 4, "x")
+        check_entropy(torch.tensor([1.0, 0.5, -0.01]), 4, "x")
 
 
 def test_kl_guard_raises_on_negative_kl_and_clamps_rounding() -> None:

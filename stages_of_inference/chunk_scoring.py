@@ -1,0 +1,287 @@
+"""Scoring intervened models against the original one, a chunk of tokens at a time.
+
+The sweep decodes the original model's final residual of a chunk of tokens once, then
+compares the final residual of every intervention with it. :func:`chunk_reference`
+decodes the original and returns the object whose ``compare`` gives the per-token
+metrics of :mod:`stages_of_inference.metrics` (same names, same definitions, same
+checks):
+
+* :class:`TiledReference` when the head can be computed by vocabulary tiles
+  (:func:`~stages_of_inference.activations.tiled_linear`, float32). An intervention's
+  logits are never written out whole: each ``[tile, tokens]`` block of them, fresh
+  from the matrix product and still in the cache, is reduced to a few per-token
+  sums, and the metrics are combined from these sums in float64.
+* :class:`LogitsReference` otherwise: full logits through the head, then
+  :func:`~stages_of_inference.metrics.compare_predictions`.
+
+The sums, for vocabulary tile ``k``, token ``j`` and the tile's largest logit ``m_k``::
+
+    s_k = sum exp(z - m_k)      t_k = sum exp(z - m_k) (z - m_k)      c_k = sum p_orig (z_orig - z)
+
+combine, with ``M = max_k m_k`` and ``w_k = exp(m_k - M)``, into::
+
+    s = sum_k w_k s_k            logsumexp = M + log s
+    entropy = log s - sum_k w_k (t_k + (m_k - M) s_k) / s
+    KL(orig || int) = sum_k c_k + (logsumexp - logsumexp_orig) sum p_orig
+    loss = logsumexp - z_target
+
+Every term is a sum of bounded, well-scaled quantities (``z - m_k <= 0``;
+``z_orig - z`` is small when the intervention is), so the float32 tiles lose no
+accuracy against full-row float32 arithmetic (``docs/design.md`` has the measured
+errors against float64), and an intervention that changes nothing has a KL of
+exactly 0. Top-1 is the first largest logit, as ``argmax`` gives it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from stages_of_inference import activations
+from stages_of_inference.activations import tiled_linear, unembed, vocabulary_tiles
+from stages_of_inference.errors import ConfigError
+from stages_of_inference.metrics import (
+    LN2,
+    Distribution,
+    check_entropy,
+    check_finite_rows,
+    check_kl,
+    check_probability_sums,
+    compare_predictions,
+)
+from stages_of_inference.workspace import Workspace
+
+
+def chunk_reference(
+    model: torch.nn.Module,
+    residual: Float[Tensor, "n d_model"],
+    targets: Int[Tensor, " n"],
+    workspace: Workspace,
+) -> TiledReference | LogitsReference:
+    """The original model's predictions on a chunk of tokens, ready to score interventions.
+
+    Args:
+        model: The bridge whose unembedding decodes the residuals.
+        residual: The original model's final residual (the unembedding's input).
+        targets: The true next token of each row.
+        workspace: Buffers reused by every chunk; the reference stays valid until
+            the next :func:`chunk_reference` with the same workspace.
+
+    Returns:
+        A :class:`TiledReference` when the head can be computed by vocabulary tiles
+        in float32, else a :class:`LogitsReference`.
+
+    Example:
+        >>> reference = chunk_reference(model, baseline_residual, targets, Workspace())  # doctest: +SKIP
+        >>> metrics = reference.compare(intervened_residual, "delete layer 3")  # doctest: +SKIP
+        >>> metrics["kl"].shape  # doctest: +SKIP
+        torch.Size([256])
+    """
+    linear = tiled_linear(model, residual)
+    if linear is None or residual.dtype != torch.float32:
+        return LogitsReference(model, residual, targets, workspace)
+    return TiledReference(model, linear, residual, targets, workspace)
+
+
+class LogitsReference:
+    """Scores through full ``[n, d_vocab]`` logits and :func:`~stages_of_inference.metrics.compare_predictions`."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        residual: Float[Tensor, "n d_model"],
+        targets: Int[Tensor, " n"],
+        workspace: Workspace,
+    ) -> None:
+        self._model, self._targets, self._workspace = model, targets, workspace
+        self.distribution = Distribution.from_logits(unembed(model, residual, workspace))
+
+    def compare(self, residual: Float[Tensor, "n d_model"], where: str) -> dict[str, Float[Tensor, " n"]]:
+        """Per-token metrics (:data:`~stages_of_inference.metrics.TOKEN_METRICS`) of an intervened residual."""
+        logits = unembed(self._model, residual, self._workspace)
+        return compare_predictions(self.distribution, logits, self._targets, where, workspace=self._workspace)
+
+
+@dataclass
+class _Totals:
+    """Per-token results of one pass over the vocabulary."""
+
+    logsumexp: Float[Tensor, " n"]
+    """float64"""
+    entropy_bits: Float[Tensor, " n"]
+    """float64"""
+    loss: Float[Tensor, " n"]
+    """float64"""
+    top1: Int[Tensor, " n"]
+    cross: Float[Tensor, " n"] | None
+    """float64 ``sum p_orig (z_orig - z)``, when compared with a reference."""
+
+
+class TiledReference:
+    """Scores by vocabulary tiles, from per-tile sums (see the module docstring).
+
+    Holds the original model's logits and probabilities vocabulary-first
+    (``[d_vocab, n]``, so that each tile's rows are contiguous) in the workspace's
+    ``"reference_logits"`` and ``"reference_probs"`` buffers.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        linear: torch.nn.Linear,
+        residual: Float[Tensor, "n d_model"],
+        targets: Int[Tensor, " n"],
+        workspace: Workspace,
+        where: str = "the original model",
+    ) -> None:
+        self._model, self._linear, self._workspace, self._targets = model, linear, workspace, targets
+        vocabulary = linear.out_features
+        if targets.numel() and not 0 <= int(targets.min()) <= int(targets.max()) < vocabulary:
+            found = f"{int(targets.min())}..{int(targets.max())}"
+            raise ConfigError(f"target tokens must lie in [0, {vocabulary}); got {found}")
+        self._targets_by_tile = _targets_by_tile(targets, vocabulary)
+        shape = (vocabulary, residual.shape[0])
+        self.logits = workspace.buffer("reference_logits", shape)
+        self.probs = workspace.buffer("reference_probs", shape)
+        with torch.no_grad():
+            self.totals = self._pass(residual, into=self.logits)
+            _check_totals(self.totals, vocabulary, where)
+            self.prob_sum = self._normalise()
+        check_probability_sums(self.prob_sum, where)
+
+    def compare(self, residual: Float[Tensor, "n d_model"], where: str) -> dict[str, Float[Tensor, " n"]]:
+        """Per-token metrics (:data:`~stages_of_inference.metrics.TOKEN_METRICS`) of an intervened residual.
+
+        Args:
+            residual: The intervened model's final residual on the same tokens.
+            where: Named in a NumericalError (e.g. "delete layer 5").
+        """
+        with torch.no_grad():
+            totals = self._pass(residual, compare=True)
+            assert totals.cross is not None
+            kl = totals.cross + (totals.logsumexp - self.totals.logsumexp) * self.prob_sum
+            check_finite_rows(torch.isfinite(kl) & _finite(totals), where)
+            kl = check_kl(kl, where)
+            check_entropy(totals.entropy_bits, self._linear.out_features, where)
+            targets_hit = lambda top1: (top1 == self._targets).float()  # noqa: E731
+            return {
+                "kl": kl.float(),
+                "agreement": (totals.top1 == self.totals.top1).float(),
+                "correct": targets_hit(totals.top1),
+                "baseline_correct": targets_hit(self.totals.top1),
+                "loss": totals.loss.float(),
+                "baseline_loss": self.totals.loss.float(),
+                "entropy_bits": totals.entropy_bits.float(),
+                "baseline_entropy_bits": self.totals.entropy_bits.float(),
+            }
+
+    def _normalise(self) -> Float[Tensor, " n"]:
+        """Fill ``probs`` from ``logits`` tile by tile; the float64 sum of each token's probabilities."""
+        logsumexp = self.totals.logsumexp.float()
+        tile = _tile_rows(self.logits.shape[0])
+        sums = self._workspace.buffer("tile_prob_sums", (-(-self.logits.shape[0] // tile), self.logits.shape[1]))
+        for k, start in enumerate(range(0, self.logits.shape[0], tile)):
+            probs = self.probs[start : start + tile]
+            torch.sub(self.logits[start : start + tile], logsumexp, out=probs).exp_()
+            torch.sum(probs, 0, out=sums[k])
+        return sums.double().sum(0)
+
+    def _pass(
+        self, residual: Float[Tensor, "n d_model"], *, into: Tensor | None = None, compare: bool = False
+    ) -> _Totals:
+        """Decode ``residual`` tile by tile (into ``into`` if given) and reduce each tile to per-token sums.
+
+        With ``compare``, also the cross term against this reference's logits and probabilities.
+        """
+        rows, vocabulary = residual.shape[0], self._linear.out_features
+        n_tiles = -(-vocabulary // _tile_rows(vocabulary))
+        sums = self._workspace.buffer("tile_sums", (4, n_tiles, rows))
+        tile_max, sum_exp, sum_exp_shifted, cross = sums
+        best = self._workspace.buffer("tile_best", (rows,))
+        top1 = torch.empty(rows, dtype=torch.long)
+        target_logit = torch.empty(rows)
+        transform = self._model.adapter.apply_output_logits_transform  # type: ignore[union-attr]
+        for k, (start, tile) in enumerate(vocabulary_tiles(residual, self._linear, self._workspace, into=into)):
+            transformed = transform(tile)
+            if transformed is not tile:  # an elementwise transform (e.g. a softcap), kept in place
+                tile.copy_(transformed)
+            width = tile.shape[0]
+            torch.amax(tile, 0, out=tile_max[k])
+            _track_top1(tile, tile_max[k], start, best, top1)
+            if start in self._targets_by_tile:
+                tile_rows, columns = self._targets_by_tile[start]
+                target_logit[columns] = tile[tile_rows, columns]
+            if compare:
+                difference = self._workspace.buffer("tile_difference", (width, rows))
+                torch.sub(self.logits[start : start + width], tile, out=difference)
+                torch.sum(difference.mul_(self.probs[start : start + width]), 0, out=cross[k])
+            shifted = torch.sub(tile, tile_max[k], out=self._workspace.buffer("tile_shifted", (width, rows)))
+            exp = torch.exp(shifted, out=self._workspace.buffer("tile_exp", (width, rows)))
+            torch.sum(exp, 0, out=sum_exp[k])
+            torch.sum(exp.mul_(shifted), 0, out=sum_exp_shifted[k])
+        return _combine(tile_max, sum_exp, sum_exp_shifted, cross if compare else None, top1, target_logit)
+
+
+def _tile_rows(vocabulary: int) -> int:
+    """Rows per tile of :func:`~stages_of_inference.activations.vocabulary_tiles`."""
+    return min(activations.VOCABULARY_TILE, vocabulary)
+
+
+def _targets_by_tile(targets: Int[Tensor, " n"], vocabulary: int) -> dict[int, tuple[Tensor, Tensor]]:
+    """Tile start -> (row of each target within the tile, its token column), for the tiles holding targets."""
+    tile = _tile_rows(vocabulary)
+    starts = targets // tile * tile
+    by_tile = {}
+    for start in starts.unique().tolist():
+        columns = (starts == start).nonzero().squeeze(1)
+        by_tile[start] = (targets[columns] - start, columns)
+    return by_tile
+
+
+def _track_top1(
+    tile: Float[Tensor, "tile n"], tile_max: Float[Tensor, " n"], start: int, best: Float[Tensor, " n"], top1: Tensor
+) -> None:
+    """Update the running first argmax with one tile (only the tokens whose maximum it raises)."""
+    if start == 0:
+        top1.copy_(tile.argmax(0))
+        best.copy_(tile_max)
+        return
+    raised = (tile_max > best).nonzero().squeeze(1)
+    if raised.numel():
+        top1[raised] = tile[:, raised].argmax(0) + start
+        best[raised] = tile_max[raised]
+
+
+def _combine(
+    tile_max: Tensor, sum_exp: Tensor, sum_exp_shifted: Tensor, cross: Tensor | None, top1: Tensor, target_logit: Tensor
+) -> _Totals:
+    """Per-token totals, in float64, from the per-tile sums (formulas in the module docstring)."""
+    maxima = tile_max.double()
+    overall = maxima.amax(0)
+    offsets = maxima - overall
+    weights = offsets.exp()
+    exp_sums = sum_exp.double()
+    total = (weights * exp_sums).sum(0)
+    shifted_total = (weights * (sum_exp_shifted.double() + offsets * exp_sums)).sum(0)
+    log_total = total.log()
+    logsumexp = overall + log_total
+    return _Totals(
+        logsumexp=logsumexp,
+        entropy_bits=(log_total - shifted_total / total) / LN2,
+        loss=logsumexp - target_logit.double(),
+        top1=top1,
+        cross=None if cross is None else cross.double().sum(0),
+    )
+
+
+def _finite(totals: _Totals) -> Tensor:
+    return torch.isfinite(totals.logsumexp) & torch.isfinite(totals.entropy_bits) & torch.isfinite(totals.loss)
+
+
+def _check_totals(totals: _Totals, vocabulary: int, where: str) -> None:
+    """NumericalError for a non-finite logit (it makes the totals non-finite) or an impossible entropy."""
+    check_finite_rows(_finite(totals), where)
+    check_entropy(totals.entropy_bits, vocabulary, where)

@@ -1,0 +1,157 @@
+"""Unit tests of stages_of_inference.chunk_scoring: metrics from vocabulary tiles against float64 and full logits."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from stages_of_inference import activations
+from stages_of_inference.chunk_scoring import LogitsReference, TiledReference, chunk_reference
+from stages_of_inference.errors import ConfigError, NumericalError
+from stages_of_inference.metrics import TOKEN_METRICS
+from stages_of_inference.workspace import Workspace
+
+IDENTITY = SimpleNamespace(adapter=SimpleNamespace(apply_output_logits_transform=lambda logits: logits))
+"""The part of a bridge TiledReference uses, with no logit transform."""
+
+
+def _float64_metrics(linear: torch.nn.Linear, base: torch.Tensor, other: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Every token metric by the textbook formulas, in float64 numpy."""
+    weight = linear.weight.detach().double().numpy()
+    bias = 0.0 if linear.bias is None else linear.bias.detach().double().numpy()
+
+    def log_softmax(x: torch.Tensor) -> np.ndarray:
+        logits = x.double().numpy() @ weight.T + bias
+        shifted = logits - logits.max(-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+    log_p, log_q = log_softmax(base), log_softmax(other)
+    top_p, top_q = log_p.argmax(-1), log_q.argmax(-1)
+    rows = np.arange(len(targets))
+    entropy = lambda log: -(np.exp(log) * log).sum(-1) / math.log(2)  # noqa: E731
+    return {
+        "kl": (np.exp(log_p) * (log_p - log_q)).sum(-1),
+        "agreement": (top_q == top_p).astype(float),
+        "correct": (top_q == targets.numpy()).astype(float),
+        "baseline_correct": (top_p == targets.numpy()).astype(float),
+        "loss": -log_q[rows, targets.numpy()],
+        "baseline_loss": -log_p[rows, targets.numpy()],
+        "entropy_bits": entropy(log_q),
+        "baseline_entropy_bits": entropy(log_p),
+    }
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("tile", [7, 64, 1000])
+def test_tiled_metrics_match_float64_formulas(bias: bool, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole tiles, a last partial tile and a single tile; a workspace reused by a shorter chunk too."""
+    monkeypatch.setattr(activations, "VOCABULARY_TILE", tile)
+    generator = torch.Generator().manual_seed(2)
+    linear = torch.nn.Linear(16, 100, bias=bias)
+    workspace = Workspace()
+    for rows in (9, 4):
+        base = torch.randn(rows, 16, generator=generator) * 3
+        other = base + torch.randn(rows, 16, generator=generator)
+        targets = torch.randint(0, 100, (rows,), generator=generator)
+        reference = TiledReference(IDENTITY, linear, base, targets, workspace)
+        got = reference.compare(other, "test")
+        expected = _float64_metrics(linear, base, other, targets)
+        assert set(got) == set(TOKEN_METRICS)
+        for name in TOKEN_METRICS:
+            np.testing.assert_allclose(got[name].double().numpy(), expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_an_unchanged_residual_scores_exactly_like_the_reference() -> None:
+    generator = torch.Generator().manual_seed(3)
+    linear = torch.nn.Linear(8, 50)
+    base = torch.randn(5, 8, generator=generator)
+    targets = torch.randint(0, 50, (5,), generator=generator)
+    got = TiledReference(IDENTITY, linear, base, targets, Workspace()).compare(base.clone(), "nothing changed")
+    assert torch.equal(got["kl"], torch.zeros(5))
+    assert torch.equal(got["agreement"], torch.ones(5))
+    assert torch.equal(got["entropy_bits"], got["baseline_entropy_bits"])
+    assert torch.equal(got["loss"], got["baseline_loss"])
+
+
+def test_top1_is_the_first_largest_logit_across_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ties resolve to the lowest vocabulary index, within a tile and across tiles, as argmax does."""
+    monkeypatch.setattr(activations, "VOCABULARY_TILE", 8)
+    linear = torch.nn.Linear(4, 40)
+    torch.nn.init.zeros_(linear.weight)
+    bias = torch.zeros(40)
+    bias[[11, 13, 30]] = 2.0  # the largest logit three times: tiles 1, 1 and 3
+    bias[2] = 1.0  # the largest of the first tile only
+    linear.bias.data = bias
+    residual = torch.randn(3, 4)
+    targets = torch.tensor([11, 13, 30])
+    reference = TiledReference(IDENTITY, linear, residual, targets, Workspace())
+    assert reference.totals.top1.tolist() == [11, 11, 11]
+    assert reference.compare(residual, "test")["baseline_correct"].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_chunk_reference_tiles_and_agrees_with_full_logits(tiny_model) -> None:
+    generator = torch.Generator().manual_seed(4)
+    d_model, vocabulary = tiny_model.cfg.d_model, tiny_model.cfg.d_vocab
+    base = torch.randn(6, d_model, generator=generator)
+    other = base + 0.5 * torch.randn(6, d_model, generator=generator)
+    targets = torch.randint(0, vocabulary, (6,), generator=generator)
+    with torch.inference_mode():
+        tiled = chunk_reference(tiny_model, base, targets, Workspace())
+        full = LogitsReference(tiny_model, base, targets, Workspace())
+        assert isinstance(tiled, TiledReference)
+        got, expected = tiled.compare(other, "test"), full.compare(other, "test")
+    for name in TOKEN_METRICS:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_every_tile_goes_through_the_logit_transform(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A softcap (Gemma 2 style) reaches the tiled metrics exactly as it reaches full logits."""
+    softcap = lambda logits: 0.5 * torch.tanh(logits / 0.5)  # noqa: E731
+    monkeypatch.setattr(tiny_model.adapter, "apply_output_logits_transform", softcap)
+    generator = torch.Generator().manual_seed(5)
+    base = torch.randn(4, tiny_model.cfg.d_model, generator=generator)
+    other = base + torch.randn(4, tiny_model.cfg.d_model, generator=generator)
+    targets = torch.zeros(4, dtype=torch.long)
+    with torch.inference_mode():
+        got = chunk_reference(tiny_model, base, targets, Workspace()).compare(other, "test")
+        expected = LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test")
+        plain = LogitsReference(tiny_model, base, targets, Workspace())
+        monkeypatch.undo()
+        uncapped = plain.compare(other, "test")
+    torch.testing.assert_close(got["kl"], expected["kl"], rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(got["loss"], uncapped["loss"])
+
+
+def test_a_hooked_head_or_a_float64_model_scores_through_full_logits(tiny_model) -> None:
+    base = torch.randn(3, tiny_model.cfg.d_model)
+    targets = torch.zeros(3, dtype=torch.long)
+    with torch.inference_mode():
+        with tiny_model.hooks(fwd_hooks=[("unembed.hook_out", lambda value, hook: value)]):
+            assert isinstance(chunk_reference(tiny_model, base, targets, Workspace()), LogitsReference)
+        tiny_model.to(torch.float64)
+        reference = chunk_reference(tiny_model, base.double(), targets, Workspace())
+        assert isinstance(reference, LogitsReference)
+        assert torch.equal(reference.compare(base.double(), "test")["kl"], torch.zeros(3))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_non_finite_logit_names_its_token(bad: float) -> None:
+    linear = torch.nn.Linear(4, 30)
+    residual = torch.randn(5, 4)
+    targets = torch.zeros(5, dtype=torch.long)
+    broken = residual.clone()
+    broken[3, 1] = bad
+    with pytest.raises(NumericalError, match="non-finite logit in the original model at token 3"):
+        TiledReference(IDENTITY, linear, broken, targets, Workspace())
+    reference = TiledReference(IDENTITY, linear, residual, targets, Workspace())
+    with pytest.raises(NumericalError, match="non-finite logit in delete layer 2 at token 3"):
+        reference.compare(broken, "delete layer 2")
+
+
+def test_targets_outside_the_vocabulary_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"\[0, 30\)"):
+        TiledReference(IDENTITY, torch.nn.Linear(4, 30), torch.randn(2, 4), torch.tensor([0, 30]), Workspace())
