@@ -26,8 +26,10 @@ A's **useful FLOP rate**: the analytic FLOPs of the minimal computation (the bas
 pass once; for deleting layer i the layers i+1..L-1, for swapping i, i+1 the layers
 i..L-1; one unembedding of the scored tokens per intervention and for the baseline;
 2*m*n*k per matmul, causal attention QK and AV, elementwise work not counted) divided
-by A's wall time, next to the fp32 ``torch.matmul`` rate of this machine measured in
-the same run (best of a few 2048^3 products).
+by A's wall time, next to the fp32 ``torch.matmul`` rate of this machine measured just
+before and just after A (best of a few 2048^3 products each; their mean is the
+reference, and a drift of more than 20 % between them flags the ratio as unreliable:
+this VM's matmul rate has ranged from 77 to 180 GFLOP/s within a day).
 
 Targets: B/A >= 1.4 (SmolLM2), >= 1.12 (Gemma 3); C/A >= 4; useful/matmul >= 0.7.
 
@@ -74,6 +76,8 @@ SEQ_LEN = 256
 B_OVER_A_TARGET = {"smollm2-135m": 1.4, "gemma-3-270m": 1.12}
 C_OVER_A_TARGET = 4.0
 USEFUL_OVER_MATMUL_TARGET = 0.7
+MATMUL_DRIFT = 1.2
+"""A matmul rate after A this many times the one before (or its inverse) flags the ratio as unreliable."""
 LABEL_COLUMNS = ("intervention", "layer", "relative_depth", "n_tokens", "n_sequences")
 
 
@@ -265,10 +269,12 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
         model(tokens[:1])  # warm-up: lazy initialisation is not part of any method's time
     results: list[Result] = []
 
+    rate_before = matmul_rate(args.matmul_size, args.matmul_repeats)
     gc.collect()
     with stopwatch() as time_a:
         table_a = robustness_sweep(model, tokens, interventions, batch_size=args.batch_size, progress=False)
     print(f"A  robustness_sweep as shipped         {time_a[0]:9.1f} s")
+    rate_after = matmul_rate(args.matmul_size, args.matmul_repeats)
 
     ratio_b = float("nan")
     if "B" in args.methods:
@@ -315,11 +321,15 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
 
     flops = useful_flops(model, n_windows, args.seq_len, interventions)
     rate_useful = flops / time_a[0]
-    rate_matmul = matmul_rate(args.matmul_size, args.matmul_repeats)
+    rate_matmul = (rate_before + rate_after) / 2
     ratio_flops = rate_useful / rate_matmul
     print(f"useful FLOPs of A: {flops / 1e12:.3f} TFLOP in {time_a[0]:.1f} s = {rate_useful / 1e9:.1f} GFLOP/s; "
-          f"fp32 matmul {args.matmul_size}^3 (best of {args.matmul_repeats}): {rate_matmul / 1e9:.1f} GFLOP/s; "
+          f"fp32 matmul {args.matmul_size}^3 (best of {args.matmul_repeats}) just before / after A: "
+          f"{rate_before / 1e9:.1f} / {rate_after / 1e9:.1f} GFLOP/s, mean {rate_matmul / 1e9:.1f}; "
           f"ratio {ratio_flops:.2f} (target >= {USEFUL_OVER_MATMUL_TARGET:g})")
+    if max(rate_before, rate_after) > MATMUL_DRIFT * min(rate_before, rate_after):
+        print(f"   the matmul rate moved by more than {MATMUL_DRIFT - 1:.0%} across A: the machine's speed changed "
+              "during the measurement, so this ratio is unreliable; rerun on an idle machine")
     results += [
         info(f"{name}: A wall time", time_a[0], "s"),
         info(f"{name}: A useful rate", rate_useful / 1e9, "GFLOP/s"),
