@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches
+from stages_of_inference.attention_guards import unguarded_attention
 from stages_of_inference.chunk_scoring import chunk_reference
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.interventions import layer_order
@@ -189,6 +190,8 @@ def final_residual(
     With ``start > 0``, ``start_residual`` is the residual entering slot ``start``
     (the cached ``resid_pre`` of the original model) and earlier blocks do not run.
     The unembedding is skipped: call :func:`~stages_of_inference.activations.unembed` on the result.
+    A tensor of tokens carries no padding mask, so the attention runs without its
+    fully-masked-row guards (:func:`~stages_of_inference.attention_guards.unguarded_attention`).
 
     Returns:
         ``(final_residual, resid_pres)``; ``resid_pres`` holds the residual entering
@@ -218,7 +221,7 @@ def final_residual(
         hooks.insert(0, (f"blocks.{suffix[0]}.hook_resid_pre", inject))
     if cache_resid_pre:
         hooks += [(f"blocks.{layer}.hook_resid_pre", remember) for layer in range(n_layers)]
-    with layer_order(model, suffix), model.hooks(fwd_hooks=hooks):
+    with layer_order(model, suffix), model.hooks(fwd_hooks=hooks), unguarded_attention(model):
         try:
             model(batch)
         except _StopBeforeUnembed:
