@@ -81,8 +81,8 @@ def unembed(
     Example:
         >>> logits = unembed(model, final_residual)  # doctest: +SKIP
     """
-    linear = tiled_linear(model, residual) if workspace is not None else None
-    if linear is not None and workspace is not None:
+    linear = tiled_linear(model, residual)
+    if workspace is not None and linear is not None:
         logits = linear_by_vocabulary_tiles(residual, linear, workspace)
     else:
         logits = model.unembed(residual)  # type: ignore[operator]
