@@ -163,9 +163,9 @@ class TiledReference:
             totals = self._pass(residual, compare=True)
             assert totals.cross is not None
             kl = totals.cross + (totals.logsumexp - self.totals.logsumexp) * self.prob_sum
-            check_finite_rows(torch.isfinite(kl) & _finite(totals), where)
+            _check_totals(totals, self._linear.out_features, where)
+            check_finite_rows(torch.isfinite(kl), where)
             kl = check_kl(kl, where)
-            check_entropy(totals.entropy_bits, self._linear.out_features, where)
             targets_hit = lambda top1: (top1 == self._targets).float()  # noqa: E731
             return {
                 "kl": kl.float(),
@@ -181,9 +181,10 @@ class TiledReference:
     def _normalise(self) -> Float[Tensor, " n"]:
         """Fill ``probs`` from ``logits`` tile by tile; the float64 sum of each token's probabilities."""
         logsumexp = self.totals.logsumexp.float()
-        tile = _tile_rows(self.logits.shape[0])
-        sums = self._workspace.buffer("tile_prob_sums", (-(-self.logits.shape[0] // tile), self.logits.shape[1]))
-        for k, start in enumerate(range(0, self.logits.shape[0], tile)):
+        vocabulary, rows = self.logits.shape
+        tile = _tile_rows(vocabulary)
+        sums = self._workspace.buffer("tile_prob_sums", (_n_tiles(vocabulary), rows))
+        for k, start in enumerate(range(0, vocabulary, tile)):
             probs = self.probs[start : start + tile]
             torch.sub(self.logits[start : start + tile], logsumexp, out=probs).exp_()
             torch.sum(probs, 0, out=sums[k])
@@ -197,9 +198,9 @@ class TiledReference:
         With ``compare``, also the cross term against this reference's logits and probabilities.
         """
         rows, vocabulary = residual.shape[0], self._linear.out_features
-        n_tiles = -(-vocabulary // _tile_rows(vocabulary))
-        sums = self._workspace.buffer("tile_sums", (4, n_tiles, rows))
+        sums = self._workspace.buffer("tile_sums", (4, _n_tiles(vocabulary), rows))
         tile_max, sum_exp, sum_exp_shifted, cross = sums
+        scratch = {name: self._workspace.buffer(name, (_tile_rows(vocabulary), rows)) for name in _TILE_SCRATCH}
         best = self._workspace.buffer("tile_best", (rows,))
         top1 = torch.empty(rows, dtype=torch.long)
         target_logit = torch.empty(rows)
@@ -215,19 +216,26 @@ class TiledReference:
                 tile_rows, columns = self._targets_by_tile[start]
                 target_logit[columns] = tile[tile_rows, columns]
             if compare:
-                difference = self._workspace.buffer("tile_difference", (width, rows))
-                torch.sub(self.logits[start : start + width], tile, out=difference)
+                difference = torch.sub(self.logits[start : start + width], tile, out=scratch["tile_difference"][:width])
                 torch.sum(difference.mul_(self.probs[start : start + width]), 0, out=cross[k])
-            shifted = torch.sub(tile, tile_max[k], out=self._workspace.buffer("tile_shifted", (width, rows)))
-            exp = torch.exp(shifted, out=self._workspace.buffer("tile_exp", (width, rows)))
+            shifted = torch.sub(tile, tile_max[k], out=scratch["tile_shifted"][:width])
+            exp = torch.exp(shifted, out=scratch["tile_exp"][:width])
             torch.sum(exp, 0, out=sum_exp[k])
             torch.sum(exp.mul_(shifted), 0, out=sum_exp_shifted[k])
         return _combine(tile_max, sum_exp, sum_exp_shifted, cross if compare else None, top1, target_logit)
 
 
+_TILE_SCRATCH = ("tile_difference", "tile_shifted", "tile_exp")
+"""Workspace buffers of one tile's intermediates, each ``[tile, n]``."""
+
+
 def _tile_rows(vocabulary: int) -> int:
     """Rows per tile of :func:`~stages_of_inference.activations.vocabulary_tiles`."""
     return min(activations.VOCABULARY_TILE, vocabulary)
+
+
+def _n_tiles(vocabulary: int) -> int:
+    return -(-vocabulary // _tile_rows(vocabulary))
 
 
 def _targets_by_tile(targets: Int[Tensor, " n"], vocabulary: int) -> dict[int, tuple[Tensor, Tensor]]:
