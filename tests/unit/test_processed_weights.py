@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
+from pathlib import Path
+
 import pytest
 import torch
 from transformer_lens.model_bridge import TransformerBridge
@@ -43,9 +46,10 @@ TEXTS = ("Hello world", "  two spaces\n\ttab", "Ünïcödé 数学 🙂", "def f
 
 
 def assert_same_tokenizer(expected: PreTrainedTokenizerBase, actual: PreTrainedTokenizerBase) -> None:
-    """Same class, special tokens, padding side, vocabulary, and the same ids and text for sample strings."""
+    """Same class, special and added tokens, padding side, vocabulary, and the same ids and text for samples."""
     assert type(expected) is type(actual)
     assert expected.special_tokens_map == actual.special_tokens_map
+    assert expected.added_tokens_decoder == actual.added_tokens_decoder  # content and every flag
     assert expected.padding_side == actual.padding_side
     assert expected.get_vocab() == actual.get_vocab()
     for text in TEXTS:
@@ -85,6 +89,33 @@ def test_the_bridge_uses_the_cached_tokenizer_without_reading_it_again(
     hf_restored, tokenizer = load_processed(folder)
     assert tokenizer.add_bos_token
     assert _boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu").tokenizer is tokenizer
+
+
+def test_the_cached_tokenizer_is_not_parsed_in_python_for_its_added_tokens(
+    tiny_tokenizer: PreTrainedTokenizerFast, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The saved config lists the added tokens, so transformers does not open ``tokenizer.json`` to find them.
+
+    The tiny tokenizer's backend is then read from the file in Rust, which Python's
+    ``open`` does not see: no Python read at all (one, without the listed tokens).
+    """
+    hf_model = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
+    owners = parameter_owners(hf_model)
+    folder = tmp_path / "processed"
+    processed = bridge_from_hf(hf_model, tiny_tokenizer)
+    save_processed(processed, owners, folder)
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(Path(file).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    _, tokenizer = load_processed(folder)
+    monkeypatch.undo()
+    assert "tokenizer.json" not in opened
+    assert_same_tokenizer(processed.tokenizer, tokenizer)
 
 
 @pytest.mark.parametrize("architecture", JOINT_QKV)
