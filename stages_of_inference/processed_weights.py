@@ -129,7 +129,7 @@ def _record_added_tokens(tokenizer: PreTrainedTokenizerBase, config_file: Path) 
 
     transformers 5 leaves ``added_tokens_decoder`` out of the config of a
     ``tokenizers``-backed tokenizer; loading one then parses the whole ``tokenizer.json``
-    in Python to find them, before parsing it again to build the tokenizer (1.6 s of
+    in Python to find them, before parsing it again to build the tokenizer (1.5 s of
     Gemma 3's load: 33 MB, 6,384 added tokens). With the field present, the first parse
     is skipped and the tokenizer read is the same.
     """
