@@ -18,7 +18,7 @@ def spread_interventions(n_layers: int, k: int | None):  # noqa: ANN201 - list[I
     The default list is every deletion, then every adjacent swap, so a spread subset
     has early and late deletions and swaps: the cheapest and the costliest blocks runs.
     """
-    from stages_of_inference.sweep import default_interventions
+    from stages_of_inference.interventions import default_interventions
 
     chosen = default_interventions(n_layers)
     if k is None or k >= len(chosen):

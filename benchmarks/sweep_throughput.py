@@ -50,23 +50,29 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks._common import Result, at_least, environment, info, print_table, spread_interventions, stopwatch
-
 import pandas as pd  # noqa: E402  (after _common sets HF_HUB_OFFLINE)
 import torch  # noqa: E402
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches  # noqa: E402
-from stages_of_inference.corpus import load_corpus  # noqa: E402
-from stages_of_inference.interventions import delete_layers, layer_order  # noqa: E402
-from stages_of_inference.layers import n_layers_of  # noqa: E402
-from stages_of_inference.metrics import (  # noqa: E402
-    TOKEN_METRICS,
-    token_metrics,
+from benchmarks._common import (
+    Result,
+    at_least,
+    environment,
+    info,
+    print_table,
+    spread_interventions,
+    stopwatch,
 )
-from stages_of_inference.models import bridge_from_hf, load_hf_model, load_model  # noqa: E402
-from stages_of_inference.sweep import (  # noqa: E402
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches
+from stages_of_inference.corpus import load_corpus
+from stages_of_inference.interventions import (  # noqa: E402
     Intervention,
     default_interventions,
+    delete_layers,
+)
+from stages_of_inference.layers import n_layers_of  # noqa: E402
+from stages_of_inference.models.loading import bridge_from_hf, load_hf_model, load_model
+from stages_of_inference.scoring.metrics import TOKEN_METRICS, token_metrics
+from stages_of_inference.sweep import (
     final_residual,
     robustness_sweep,
     score_batch,

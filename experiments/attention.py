@@ -17,8 +17,18 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import ExperimentConfig, option, parse_config, prepare, run_main, save_figure, save_summary, save_table
-from stages_of_inference.attention import DEFAULT_K, plot_previous_token_attention, previous_token_attention
+from experiments.common import (
+    ExperimentConfig,
+    option,
+    parse_config,
+    prepare,
+    run_main,
+    save_figure,
+    save_summary,
+    save_table,
+)
+from stages_of_inference.analyses.attention import DEFAULT_K, previous_token_attention
+from stages_of_inference.plots.attention import plot_previous_token_attention
 
 NAME = "attention"
 

@@ -18,8 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from experiments.common import ExperimentConfig, option, parse_config, prepare, run_main, save_figure, save_summary, save_table
-from stages_of_inference.cka import cka_matrix, plot_cka
+from experiments.common import (
+    ExperimentConfig,
+    option,
+    parse_config,
+    prepare,
+    run_main,
+    save_figure,
+    save_summary,
+    save_table,
+)
+from stages_of_inference.analyses.cka import cka_matrix
+from stages_of_inference.plots.cka import plot_cka
 
 NAME = "cka"
 DEFAULT_HOOK = "resid_post"

@@ -21,12 +21,12 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 
 import stages_of_inference
-from stages_of_inference.corpus import EMBEDDED_CORPUS, load_corpus
 from stages_of_inference.cli import OneLineParser
+from stages_of_inference.corpus import EMBEDDED_CORPUS, load_corpus
 from stages_of_inference.errors import ConfigError, StagesError
-from stages_of_inference.models import DEFAULT_MODEL, load_model
-from stages_of_inference.run_folder import claim_folder, tokens_sha256
-from stages_of_inference.results_io import write_json, write_parquet, write_text
+from stages_of_inference.models.loading import DEFAULT_MODEL, load_model
+from stages_of_inference.runs.atomic import write_json, write_parquet, write_text
+from stages_of_inference.runs.identity import claim_folder, tokens_sha256
 
 
 def option(default: object, help: str) -> object:  # noqa: A002 - argparse's word
@@ -136,7 +136,7 @@ def check_budgets(config: ExperimentConfig) -> None:
 
 
 def run_identity(config: ExperimentConfig, model: TransformerBridge, tokens: torch.Tensor) -> dict[str, object]:
-    """Everything that determines a run's numbers (see :mod:`stages_of_inference.run_folder`)."""
+    """Everything that determines a run's numbers (see :mod:`stages_of_inference.runs.identity`)."""
     return {
         "toolkit_version": stages_of_inference.__version__,
         "model": model.soi_source.identity(),

@@ -19,11 +19,22 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import ExperimentConfig, option, parse_config, prepare, run_main, save_figure, save_summary, save_table
-from stages_of_inference.logit_lens import (
+from experiments.common import (
+    ExperimentConfig,
+    option,
+    parse_config,
+    prepare,
+    run_main,
+    save_figure,
+    save_summary,
+    save_table,
+)
+from stages_of_inference.analyses.logit_lens import (
     METRICS,
     logit_lens,
     logit_lens_top_tokens,
+)
+from stages_of_inference.plots.logit_lens import (
     plot_logit_lens,
     plot_top_tokens_heatmap,
 )

@@ -18,15 +18,24 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import ExperimentConfig, option, parse_config, prepare, run_main, save_figure, save_summary, save_table
-from stages_of_inference.neurons import (
+from experiments.common import (
+    ExperimentConfig,
+    option,
+    parse_config,
+    prepare,
+    run_main,
+    save_figure,
+    save_summary,
+    save_table,
+)
+from stages_of_inference.analyses.neurons import (
     DEFAULT_KURTOSIS_THRESHOLD,
     class_neurons,
     classify_neurons,
     neuron_counts,
     neuron_vocab_moments,
-    plot_neuron_counts,
 )
+from stages_of_inference.plots.neurons import plot_neuron_counts
 
 NAME = "neurons"
 DEFAULT_CLASS_SUFFIX = "ing"

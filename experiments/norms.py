@@ -15,8 +15,17 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from experiments.common import ExperimentConfig, parse_config, prepare, run_main, save_figure, save_summary, save_table
-from stages_of_inference.norms import COMPONENTS, component_norms, plot_component_norms
+from experiments.common import (
+    ExperimentConfig,
+    parse_config,
+    prepare,
+    run_main,
+    save_figure,
+    save_summary,
+    save_table,
+)
+from stages_of_inference.analyses.norms import COMPONENTS, component_norms
+from stages_of_inference.plots.norms import plot_component_norms
 
 NAME = "norms"
 

@@ -32,10 +32,11 @@ import plotly.offline
 
 from experiments.common import run_main
 from stages_of_inference.errors import ResultsError, StagesError
-from stages_of_inference.results_io import read_json, write_text
-from stages_of_inference.robustness_figures import combine_tables, plot_robustness
-from stages_of_inference.run_folder import IDENTITY_FILE
-from stages_of_inference.stages import PAPER_RETENTION, add_stage_bands, detect_stages
+from stages_of_inference.plots.robustness import combine_tables, plot_robustness
+from stages_of_inference.plots.stages import add_stage_bands
+from stages_of_inference.runs.atomic import read_json, write_text
+from stages_of_inference.runs.identity import IDENTITY_FILE
+from stages_of_inference.stages import PAPER_RETENTION, detect_stages
 
 REPORT_FILE = "report.html"
 ERROR_RECORDER = """<div id="js-errors"></div>
@@ -85,7 +86,7 @@ def neuron_counts_of(model: ModelResults) -> pd.DataFrame | None:
     table = table if table is not None else model.get("neurons")
     if table is None or {"prediction", "suppression"} <= set(table.columns):
         return table
-    neurons = importlib.import_module("stages_of_inference.neurons")
+    neurons = importlib.import_module("stages_of_inference.analyses.neurons")
     if "kind" not in table.columns:
         table = neurons.classify_neurons(table)
     return neurons.neuron_counts(table)

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.report import build_report
 from experiments.common import ExperimentConfig, build_parser, option, prepare, run_main
-from stages_of_inference.models import EMBEDDED_MODELS
-from stages_of_inference.results_io import read_json, write_json
-from stages_of_inference.run_folder import IDENTITY_FILE
+from experiments.report import build_report
+from stages_of_inference.models.loading import EMBEDDED_MODELS
+from stages_of_inference.runs.atomic import read_json, write_json
+from stages_of_inference.runs.identity import IDENTITY_FILE
 
 EXPERIMENTS = ("robustness", "logit_lens", "attention", "norms", "neurons", "cka", "subjoiner")
 """The experiment modules run for every model, in this order."""

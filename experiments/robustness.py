@@ -16,8 +16,16 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from experiments.common import ExperimentConfig, parse_config, prepare, run_main, save_figure, save_summary, save_table
-from stages_of_inference.robustness_figures import plot_robustness
+from experiments.common import (
+    ExperimentConfig,
+    parse_config,
+    prepare,
+    run_main,
+    save_figure,
+    save_summary,
+    save_table,
+)
+from stages_of_inference.plots.robustness import plot_robustness
 from stages_of_inference.sweep import robustness_sweep
 
 NAME = "robustness"

@@ -19,8 +19,18 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import ExperimentConfig, option, parse_config, prepare, run_main, save_figure, save_summary, save_table
-from stages_of_inference.subjoiner import SubjoinerDetails, plot_head_scores, plot_subjoiner_pattern, subjoiner_heads
+from experiments.common import (
+    ExperimentConfig,
+    option,
+    parse_config,
+    prepare,
+    run_main,
+    save_figure,
+    save_summary,
+    save_table,
+)
+from stages_of_inference.analyses.subjoiner import SubjoinerDetails, subjoiner_heads
+from stages_of_inference.plots.subjoiner import plot_head_scores, plot_subjoiner_pattern
 
 NAME = "subjoiner"
 

@@ -10,8 +10,17 @@ Example:
     >>> table = soi.robustness_sweep(model, tokens)  # doctest: +SKIP
 """
 
-from stages_of_inference.attention import plot_previous_token_attention, previous_token_attention
-from stages_of_inference.cka import MinibatchCKA, cka_matrix, linear_cka, plot_cka
+from stages_of_inference.analyses.attention import previous_token_attention
+from stages_of_inference.analyses.cka import MinibatchCKA, cka_matrix, linear_cka
+from stages_of_inference.analyses.logit_lens import logit_lens, logit_lens_top_tokens
+from stages_of_inference.analyses.neurons import (
+    class_neurons,
+    classify_neurons,
+    neuron_counts,
+    neuron_vocab_moments,
+)
+from stages_of_inference.analyses.norms import component_norms
+from stages_of_inference.analyses.subjoiner import subjoiner_heads
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.errors import (
     ConfigError,
@@ -22,7 +31,9 @@ from stages_of_inference.errors import (
     StagesError,
 )
 from stages_of_inference.interventions import (
+    Intervention,
     component_deletion_hooks,
+    default_interventions,
     delete_attention,
     delete_layers,
     delete_mlp,
@@ -32,21 +43,21 @@ from stages_of_inference.interventions import (
     zero_ablation_hook,
 )
 from stages_of_inference.layers import relative_depth
-from stages_of_inference.logit_lens import logit_lens, logit_lens_top_tokens, plot_logit_lens, plot_top_tokens_heatmap
-from stages_of_inference.metrics import token_metrics
-from stages_of_inference.models import available_models, load_model
-from stages_of_inference.neurons import (
-    class_neurons,
-    classify_neurons,
-    neuron_counts,
-    neuron_vocab_moments,
-    plot_neuron_counts,
+from stages_of_inference.models.loading import available_models, load_model
+from stages_of_inference.plots.attention import plot_previous_token_attention
+from stages_of_inference.plots.cka import plot_cka
+from stages_of_inference.plots.logit_lens import (
+    plot_logit_lens,
+    plot_top_tokens_heatmap,
 )
-from stages_of_inference.norms import component_norms, plot_component_norms
-from stages_of_inference.robustness_figures import plot_robustness
-from stages_of_inference.subjoiner import plot_subjoiner_pattern, subjoiner_heads
-from stages_of_inference.stages import add_stage_bands, detect_stages
-from stages_of_inference.sweep import Intervention, default_interventions, robustness_sweep
+from stages_of_inference.plots.neurons import plot_neuron_counts
+from stages_of_inference.plots.norms import plot_component_norms
+from stages_of_inference.plots.robustness import plot_robustness
+from stages_of_inference.plots.stages import add_stage_bands
+from stages_of_inference.plots.subjoiner import plot_subjoiner_pattern
+from stages_of_inference.scoring.metrics import token_metrics
+from stages_of_inference.stages import detect_stages
+from stages_of_inference.sweep import robustness_sweep
 
 __version__ = "0.1.0"
 

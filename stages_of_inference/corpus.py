@@ -78,6 +78,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from stages_of_inference.errors import ConfigError, CorpusError
+from stages_of_inference.tokens import bos_token_id, separator_token_id
 
 EMBEDDED_CORPUS = "embedded"
 """Source name of the corpus shipped with Python: CPython's pydoc topic texts."""
@@ -201,35 +202,6 @@ def iter_documents(
             f"{'/'.join(SUPPORTED_SUFFIXES)} file or folder, or {EMBEDDED_CORPUS!r}"
         )
     return _hf_documents(str(source), split, text_field, seed)
-
-
-def bos_token_id(tokenizer: Any) -> int:
-    """Return the BOS id that opens every window: BOS, else EOS.
-
-    Raises:
-        ConfigError: The tokenizer has neither a BOS nor an EOS token.
-    """
-    return _first_special_id(tokenizer, ("bos_token_id", "eos_token_id"))
-
-
-def separator_token_id(tokenizer: Any) -> int:
-    """Return the id placed between two documents: EOS, else BOS.
-
-    Raises:
-        ConfigError: The tokenizer has neither a BOS nor an EOS token.
-    """
-    return _first_special_id(tokenizer, ("eos_token_id", "bos_token_id"))
-
-
-def _first_special_id(tokenizer: Any, attributes: tuple[str, ...]) -> int:
-    for attribute in attributes:
-        value = getattr(tokenizer, attribute, None)
-        if value is not None:
-            return int(value)
-    raise ConfigError(
-        f"tokenizer {type(tokenizer).__name__} has neither a BOS nor an EOS token; "
-        "pass a tokenizer that defines bos_token or eos_token"
-    )
 
 
 def _tokenizer_of(tokenizer_or_model: Any) -> Any:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,7 +39,12 @@ from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.layers import check_layer, check_layers, check_order, n_layers_of
+from stages_of_inference.layers import (
+    check_layer,
+    check_layers,
+    check_order,
+    n_layers_of,
+)
 
 HookFunction = Callable[..., Tensor | None]
 HookList = list[tuple[str, HookFunction]]
@@ -231,3 +237,39 @@ def _configs_of(hf_model: nn.Module, parent: nn.Module) -> list[Any]:
         if config is not None:
             configs[id(config)] = config
     return list(configs.values())
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One layer intervention of the sweep: ``"delete"`` or ``"swap"`` (with the next layer)."""
+
+    kind: str
+    layer: int
+    """0-based; for a swap, the first of the two adjacent layers."""
+
+    def order(self, n_layers: int) -> list[int]:
+        """The layers in the order the intervened model runs them."""
+        layers = list(range(n_layers))
+        if self.kind == "delete":
+            return layers[: self.layer] + layers[self.layer + 1 :]
+        if self.kind == "swap":
+            layers[self.layer], layers[self.layer + 1] = self.layer + 1, self.layer
+            return layers
+        raise ConfigError(f"unknown intervention {self.kind!r}: use 'delete' or 'swap'")
+
+    def check(self, n_layers: int) -> Intervention:
+        """Validate the layer against a model of ``n_layers`` layers."""
+        last = n_layers - 2 if self.kind == "swap" else n_layers - 1
+        check_layer(self.layer, last + 1, what=f"{self.kind} layer")
+        self.order(n_layers)
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"delete layer {self.layer}" if self.kind == "delete" else f"swap layers {self.layer}-{self.layer + 1}"
+
+def default_interventions(n_layers: int) -> list[Intervention]:
+    """Every single-layer deletion, then every adjacent swap (2L - 1 interventions)."""
+    return [Intervention("delete", i) for i in range(n_layers)] + [
+        Intervention("swap", i) for i in range(n_layers - 1)
+    ]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,51 +30,24 @@ from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches
-from stages_of_inference.attention_guards import unguarded_attention
-from stages_of_inference.chunk_scoring import chunk_reference
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.interventions import layer_order
-from stages_of_inference.layers import check_layer, check_order, n_layers_of, relative_depth
-from stages_of_inference.metrics import TOKEN_METRICS, prediction_targets, scored_positions, summarize
-from stages_of_inference.results_io import write_parquet
-from stages_of_inference.workspace import Workspace, chunk_rows
-
-
-@dataclass(frozen=True)
-class Intervention:
-    """One layer intervention of the sweep: ``"delete"`` or ``"swap"`` (with the next layer)."""
-
-    kind: str
-    layer: int
-    """0-based; for a swap, the first of the two adjacent layers."""
-
-    def order(self, n_layers: int) -> list[int]:
-        """The layers in the order the intervened model runs them."""
-        layers = list(range(n_layers))
-        if self.kind == "delete":
-            return layers[: self.layer] + layers[self.layer + 1 :]
-        if self.kind == "swap":
-            layers[self.layer], layers[self.layer + 1] = self.layer + 1, self.layer
-            return layers
-        raise ConfigError(f"unknown intervention {self.kind!r}: use 'delete' or 'swap'")
-
-    def check(self, n_layers: int) -> Intervention:
-        """Validate the layer against a model of ``n_layers`` layers."""
-        last = n_layers - 2 if self.kind == "swap" else n_layers - 1
-        check_layer(self.layer, last + 1, what=f"{self.kind} layer")
-        self.order(n_layers)
-        return self
-
-    @property
-    def label(self) -> str:
-        return f"delete layer {self.layer}" if self.kind == "delete" else f"swap layers {self.layer}-{self.layer + 1}"
-
-
-def default_interventions(n_layers: int) -> list[Intervention]:
-    """Every single-layer deletion, then every adjacent swap (2L - 1 interventions)."""
-    return [Intervention("delete", i) for i in range(n_layers)] + [
-        Intervention("swap", i) for i in range(n_layers - 1)
-    ]
+from stages_of_inference.interventions import (
+    Intervention,
+    default_interventions,
+    layer_order,
+)
+from stages_of_inference.layers import (
+    check_order,
+    n_layers_of,
+    relative_depth,
+)
+from stages_of_inference.models.attention_guards import unguarded_attention
+from stages_of_inference.runs.atomic import write_parquet
+from stages_of_inference.scoring.chunks import chunk_reference
+from stages_of_inference.scoring.metrics import TOKEN_METRICS
+from stages_of_inference.scoring.summary import summarize
+from stages_of_inference.scoring.workspace import Workspace, chunk_rows
+from stages_of_inference.tokens import prediction_targets, scored_positions
 
 
 def robustness_sweep(
@@ -98,7 +70,7 @@ def robustness_sweep(
         interventions: Defaults to every deletion and every adjacent swap.
         batch_size: Windows per forward pass.
         position_chunk: Tokens unembedded at once (bounds memory); by default
-            :func:`~stages_of_inference.workspace.chunk_rows` of the vocabulary size.
+            :func:`~stages_of_inference.scoring.workspace.chunk_rows` of the vocabulary size.
         n_bootstrap: Sequence resamples for the 95 % confidence intervals.
         seed: Seed of the bootstrap.
         checkpoint_dir: When given, each finished batch is saved there and a rerun
@@ -189,9 +161,9 @@ def final_residual(
 
     With ``start > 0``, ``start_residual`` is the residual entering slot ``start``
     (the cached ``resid_pre`` of the original model) and earlier blocks do not run.
-    The unembedding is skipped: call :func:`~stages_of_inference.activations.unembed` on the result.
+    The unembedding is skipped: call :func:`~stages_of_inference.scoring.decode.unembed` on the result.
     A tensor of tokens carries no padding mask, so the attention runs without its
-    fully-masked-row guards (:func:`~stages_of_inference.attention_guards.unguarded_attention`).
+    fully-masked-row guards (:func:`~stages_of_inference.models.attention_guards.unguarded_attention`).
 
     Returns:
         ``(final_residual, resid_pres)``; ``resid_pres`` holds the residual entering
@@ -273,9 +245,9 @@ def score_batch(
         baseline: The original model's final residual (the unembedding's input).
         finals: The same for each intervention.
         interventions: One per entry of ``finals``.
-        position_chunk: Tokens decoded at once (by default :func:`~stages_of_inference.workspace.chunk_rows`);
+        position_chunk: Tokens decoded at once (by default :func:`~stages_of_inference.scoring.workspace.chunk_rows`);
             the full-vocabulary tensors of a chunk live in one reused
-            :class:`~stages_of_inference.workspace.Workspace`.
+            :class:`~stages_of_inference.scoring.workspace.Workspace`.
 
     Returns:
         One row per (intervention, sequence): ``sequence``, ``intervention``, ``layer``,

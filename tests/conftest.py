@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-
 from pydoc_data.topics import topics
 
 import pytest
@@ -14,7 +13,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.models import bridge_from_hf, load_model
+from stages_of_inference.models.loading import bridge_from_hf, load_model
 from tests.tiny_models import ARCHITECTURES, tiny_hf_model
 
 TINY_VOCAB_SIZE = 500

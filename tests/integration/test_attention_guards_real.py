@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages_of_inference.attention_guards import unguarded_attention
 from stages_of_inference.corpus import load_corpus
+from stages_of_inference.models.attention_guards import unguarded_attention
 
 pytestmark = pytest.mark.integration
 

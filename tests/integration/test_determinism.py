@@ -13,8 +13,9 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.run_folder import tokens_sha256
-from stages_of_inference.sweep import Intervention, robustness_sweep
+from stages_of_inference.interventions import Intervention
+from stages_of_inference.runs.identity import tokens_sha256
+from stages_of_inference.sweep import robustness_sweep
 
 pytestmark = pytest.mark.integration
 

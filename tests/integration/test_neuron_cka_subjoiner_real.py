@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages_of_inference.cka import cka_matrix
+from stages_of_inference.analyses.cka import cka_matrix
+from stages_of_inference.analyses.neurons import (
+    class_neurons,
+    classify_neurons,
+    neuron_counts,
+    neuron_vocab_moments,
+)
+from stages_of_inference.analyses.subjoiner import subjoiner_heads
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.neurons import class_neurons, classify_neurons, neuron_counts, neuron_vocab_moments
-from stages_of_inference.subjoiner import subjoiner_heads
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from experiments.report import build_report
-from stages_of_inference.results_io import write_json, write_parquet
+from stages_of_inference.runs.atomic import write_json, write_parquet
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,9 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     import stages_of_inference as soi
-    from stages_of_inference.attention import previous_token_attention
-    from stages_of_inference.logit_lens import logit_lens
-    from stages_of_inference.norms import component_norms
+    from stages_of_inference.analyses.attention import previous_token_attention
+    from stages_of_inference.analyses.logit_lens import logit_lens
+    from stages_of_inference.analyses.norms import component_norms
 
     torch.set_num_threads(1)
     model = soi.load_model(MODEL)

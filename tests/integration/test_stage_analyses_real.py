@@ -14,10 +14,15 @@ import pytest
 import torch
 from transformer_lens.model_bridge import TransformerBridge
 
-from stages_of_inference.attention import previous_token_attention
-from stages_of_inference.corpus import bos_token_id, load_corpus
-from stages_of_inference.logit_lens import METRICS, logit_lens, logit_lens_top_tokens
-from stages_of_inference.norms import COMPONENTS, component_norms
+from stages_of_inference.analyses.attention import previous_token_attention
+from stages_of_inference.analyses.logit_lens import (
+    METRICS,
+    logit_lens,
+    logit_lens_top_tokens,
+)
+from stages_of_inference.analyses.norms import COMPONENTS, component_norms
+from stages_of_inference.corpus import load_corpus
+from stages_of_inference.tokens import bos_token_id
 
 pytestmark = pytest.mark.integration
 

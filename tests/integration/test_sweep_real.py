@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.metrics import token_metrics
-from stages_of_inference.sweep import Intervention, robustness_sweep
+from stages_of_inference.interventions import Intervention
+from stages_of_inference.scoring.metrics import token_metrics
+from stages_of_inference.sweep import robustness_sweep
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stages_of_inference.attention import previous_token_attention
+from stages_of_inference.analyses.attention import previous_token_attention
 
 pytestmark = pytest.mark.oracle
 

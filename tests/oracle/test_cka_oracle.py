@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from stages_of_inference.cka import MinibatchCKA, gram, hsic_biased, hsic_matrix, hsic_unbiased, linear_cka
+from stages_of_inference.analyses.cka import (
+    MinibatchCKA,
+    gram,
+    hsic_biased,
+    hsic_matrix,
+    hsic_unbiased,
+    linear_cka,
+)
 
 pytestmark = pytest.mark.oracle
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages_of_inference.neurons import class_neurons, neuron_vocab_moments
+from stages_of_inference.analyses.neurons import class_neurons, neuron_vocab_moments
 
 pytestmark = pytest.mark.oracle
 

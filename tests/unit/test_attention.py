@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from stages_of_inference import attention as attention_module
-from stages_of_inference.attention import (
+from stages_of_inference.analyses import attention as attention_module
+from stages_of_inference.analyses.attention import (
     first_query,
-    plot_previous_token_attention,
     previous_token_attention,
     previous_token_weight,
 )
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.plots.attention import plot_previous_token_attention
 
 
 def test_doctests_pass() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
+from transformer_lens.model_bridge.generalized_components.attention import (
+    AttentionBridge,
+)
 
-from stages_of_inference.attention_guards import GUARDS, unguarded_attention
-from stages_of_inference.models import bridge_from_hf
+from stages_of_inference.models.attention_guards import GUARDS, unguarded_attention
+from stages_of_inference.models.loading import bridge_from_hf
 from tests.tiny_models import tiny_hf_model
 
 

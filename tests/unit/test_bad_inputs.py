@@ -26,14 +26,28 @@ import transformers.utils.logging
 from transformers import PreTrainedTokenizerFast
 
 from experiments import robustness
-from stages_of_inference import results_io
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.errors import ConfigError, CorpusError, ModelLoadError, ResultsError
-from stages_of_inference.interventions import delete_layers, layer_order, swap_layers
+from stages_of_inference.errors import (
+    ConfigError,
+    CorpusError,
+    ModelLoadError,
+    ResultsError,
+)
+from stages_of_inference.interventions import (
+    Intervention,
+    delete_layers,
+    layer_order,
+    swap_layers,
+)
 from stages_of_inference.layers import check_layer, check_layers, check_order
-from stages_of_inference.models import EMBEDDED_MODELS, bridge_from_hf, load_model
-from stages_of_inference.run_folder import IDENTITY_FILE, claim_folder
-from stages_of_inference.sweep import Intervention, robustness_sweep
+from stages_of_inference.models.loading import (
+    EMBEDDED_MODELS,
+    bridge_from_hf,
+    load_model,
+)
+from stages_of_inference.runs import atomic
+from stages_of_inference.runs.identity import IDENTITY_FILE, claim_folder
+from stages_of_inference.sweep import robustness_sweep
 from tests.tiny_models import N_CTX, N_LAYERS, tiny_hf_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -382,7 +396,7 @@ def test_unwritable_folder_in_python_is_a_results_error(tmp_path: Path) -> None:
     with pytest.raises(ResultsError, match="cannot write to"):
         claim_folder(blocker / "run", {"seed": 0})
     with pytest.raises(ResultsError, match="cannot write to"):
-        results_io.write_parquet(pd.DataFrame({"a": [1]}), blocker / "table.parquet")
+        atomic.write_parquet(pd.DataFrame({"a": [1]}), blocker / "table.parquet")
 
 
 class _FullDisk:
@@ -426,15 +440,15 @@ def test_full_disk_leaves_no_partial_file_and_the_old_result_intact(
     failing: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writers = {
-        "parquet": (lambda v, p: results_io.write_parquet(pd.DataFrame({"v": [v]}), p), lambda p: pd.read_parquet(p).v[0]),
-        "json": (lambda v, p: results_io.write_json({"v": v}, p), lambda p: json.loads(p.read_text())["v"]),
-        "text": (lambda v, p: results_io.write_text(f"{v}", p), lambda p: float(p.read_text())),
+        "parquet": (lambda v, p: atomic.write_parquet(pd.DataFrame({"v": [v]}), p), lambda p: pd.read_parquet(p).v[0]),
+        "json": (lambda v, p: atomic.write_json({"v": v}, p), lambda p: json.loads(p.read_text())["v"]),
+        "text": (lambda v, p: atomic.write_text(f"{v}", p), lambda p: float(p.read_text())),
     }
     write, read = writers[kind]
     target = tmp_path / f"result.{kind}"
     write(1.0, target)
     finished = target.read_bytes()
-    monkeypatch.setattr(results_io, "os", _FullDisk(failing))
+    monkeypatch.setattr(atomic, "os", _FullDisk(failing))
     with pytest.raises(ResultsError) as caught:
         write(2.0, target)
     assert "No space left on device" in str(caught.value) and "nothing was left half-written" in str(caught.value)
@@ -450,16 +464,16 @@ def test_full_disk_during_a_sweep_keeps_finished_shards_and_resumes(
     sweep = lambda: robustness_sweep(  # noqa: E731
         tiny_bridge, tokens, interventions, batch_size=1, n_bootstrap=20, checkpoint_dir=tmp_path, progress=False
     )
-    real_write = results_io._atomic_write
+    real_write = atomic._atomic_write
     calls = {"n": 0}
 
     def fill_up_after_two(path: Path, write: Any) -> Path:
         calls["n"] += 1
         if calls["n"] > 2:
-            monkeypatch.setattr(results_io, "os", _FullDisk("write"))
+            monkeypatch.setattr(atomic, "os", _FullDisk("write"))
         return real_write(path, write)
 
-    monkeypatch.setattr(results_io, "_atomic_write", fill_up_after_two)
+    monkeypatch.setattr(atomic, "_atomic_write", fill_up_after_two)
     with pytest.raises(ResultsError, match="No space left on device"):
         sweep()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-00000.parquet", "batch-00001.parquet"]
@@ -472,29 +486,29 @@ def test_full_disk_while_caching_a_converted_gguf_still_loads_the_model(
     tiny_tokenizer: PreTrainedTokenizerFast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The float32 cache only saves time: failing to write it warns, and the load goes on."""
-    from stages_of_inference import models
+    from stages_of_inference.models import loading
 
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"stand-in: conversion is replaced below")
     converted = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
-    monkeypatch.setattr(models, "_dequantize_gguf", lambda path, architecture: (converted, tiny_tokenizer))
+    monkeypatch.setattr(loading, "_dequantize_gguf", lambda path, architecture: (converted, tiny_tokenizer))
     blocker = tmp_path / "cache-is-a-file"
     blocker.write_text("x")
     monkeypatch.setenv("STAGES_OF_INFERENCE_CACHE", str(blocker))  # every cache write fails
     with pytest.warns(UserWarning, match="could not cache"):
-        hf_model, tokenizer, source = models.load_hf_model(gguf)
+        hf_model, tokenizer, source = loading.load_hf_model(gguf)
     assert hf_model is converted and source.kind == "gguf"
 
 
 def test_full_disk_while_caching_leaves_no_partial_cache_folder(
     tiny_tokenizer: PreTrainedTokenizerFast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stages_of_inference import models
+    from stages_of_inference.models import loading
 
     target = tmp_path / "converted" / "model-0123"
     monkeypatch.setattr(type(tiny_tokenizer), "save_pretrained", lambda self, *a, **k: (_ for _ in ()).throw(ENOSPC))
     with pytest.raises(OSError, match="No space left"):
-        models._write_cache(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, target)
+        loading._write_cache(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, target)
     assert list((tmp_path / "converted").iterdir()) == []
 
 
@@ -536,5 +550,5 @@ def test_undefined_ratios_are_written_as_json_null(tmp_path: Path) -> None:
     """Regression: a NaN relative accuracy (baseline never right) crashed write_json with ValueError."""
     import numpy as np
 
-    path = results_io.write_json({"ratio": float("nan"), "nested": [np.float64("inf"), 1.5]}, tmp_path / "s.json")
+    path = atomic.write_json({"ratio": float("nan"), "nested": [np.float64("inf"), 1.5]}, tmp_path / "s.json")
     assert json.loads(path.read_text()) == {"ratio": None, "nested": [None, 1.5]}

@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from stages_of_inference import activations
-from stages_of_inference.chunk_scoring import LogitsReference, TiledReference, chunk_reference
 from stages_of_inference.errors import ConfigError, NumericalError
-from stages_of_inference.metrics import TOKEN_METRICS
-from stages_of_inference.workspace import Workspace
+from stages_of_inference.scoring import decode
+from stages_of_inference.scoring.chunks import (
+    LogitsReference,
+    TiledReference,
+    chunk_reference,
+)
+from stages_of_inference.scoring.metrics import TOKEN_METRICS
+from stages_of_inference.scoring.workspace import Workspace
 
 IDENTITY = SimpleNamespace(adapter=SimpleNamespace(apply_output_logits_transform=lambda logits: logits))
 """The part of a bridge TiledReference uses, with no logit transform."""
@@ -49,7 +53,7 @@ def _float64_metrics(linear: torch.nn.Linear, base: torch.Tensor, other: torch.T
 @pytest.mark.parametrize("tile", [7, 64, 1000])
 def test_tiled_metrics_match_float64_formulas(bias: bool, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole tiles, a last partial tile and a single tile; a workspace reused by a shorter chunk too."""
-    monkeypatch.setattr(activations, "VOCABULARY_TILE", tile)
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", tile)
     generator = torch.Generator().manual_seed(2)
     linear = torch.nn.Linear(16, 100, bias=bias)
     workspace = Workspace()
@@ -79,7 +83,7 @@ def test_an_unchanged_residual_scores_exactly_like_the_reference() -> None:
 
 def test_top1_is_the_first_largest_logit_across_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ties resolve to the lowest vocabulary index, within a tile and across tiles, as argmax does."""
-    monkeypatch.setattr(activations, "VOCABULARY_TILE", 8)
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", 8)
     linear = torch.nn.Linear(4, 40)
     torch.nn.init.zeros_(linear.weight)
     bias = torch.zeros(40)

@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 import torch
 
-from stages_of_inference.cka import MinibatchCKA, cka_matrix, hook_template, hsic_unbiased, linear_cka, plot_cka
+from stages_of_inference.analyses.cka import (
+    MinibatchCKA,
+    cka_matrix,
+    hook_template,
+    hsic_unbiased,
+    linear_cka,
+)
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.plots.cka import plot_cka
 
 
 def test_cka_matrix_is_a_symmetric_layer_table_with_unit_diagonal(tiny_model, tiny_tokens) -> None:

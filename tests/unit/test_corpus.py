@@ -24,12 +24,11 @@ from stages_of_inference import corpus
 from stages_of_inference.corpus import (
     EMBEDDED_CORPUS,
     HF_SHUFFLE_BUFFER,
-    bos_token_id,
     iter_documents,
     load_corpus,
-    separator_token_id,
 )
 from stages_of_inference.errors import ConfigError, CorpusError
+from stages_of_inference.tokens import bos_token_id, separator_token_id
 
 DOCS = [topics[key] for key in sorted(topics)[:3]]
 SEQ_LEN = 32

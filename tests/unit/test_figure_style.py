@@ -6,17 +6,17 @@ import doctest
 
 import pandas as pd
 
-from stages_of_inference import figure_style
-from stages_of_inference.attention import plot_previous_token_attention
-from stages_of_inference.logit_lens import plot_logit_lens
-from stages_of_inference.neurons import plot_neuron_counts
-from stages_of_inference.robustness_figures import plot_robustness
+from stages_of_inference.plots import style
+from stages_of_inference.plots.attention import plot_previous_token_attention
+from stages_of_inference.plots.logit_lens import plot_logit_lens
+from stages_of_inference.plots.neurons import plot_neuron_counts
+from stages_of_inference.plots.robustness import plot_robustness
 
 MODELS = ("gemma-3-270m", "smollm2-135m")
 
 
 def test_doctests_pass() -> None:
-    assert doctest.testmod(figure_style).failed == 0
+    assert doctest.testmod(style).failed == 0
 
 
 def _two_models(rows: dict) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def test_each_model_has_the_same_single_colour_in_every_figure() -> None:
                                                    "n_documents": [2, 2]})),
         plot_neuron_counts(_two_models({**depth, "prediction": [0, 5], "suppression": [1, 9]})),
     ]
-    expected = figure_style.model_colours(MODELS)
+    expected = style.model_colours(MODELS)
     assert expected[MODELS[0]] != expected[MODELS[1]]
     for figure in figures:
         assert _line_colours(figure) == {name: {expected[name]} for name in MODELS}, figure.layout.title.text

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import doctest
+import importlib
 import math
 
 import numpy as np
@@ -11,18 +11,20 @@ import pandas as pd
 import pytest
 import torch
 
-lens_module = importlib.import_module("stages_of_inference.logit_lens")  # the package exports a function of that name
-from stages_of_inference.errors import ConfigError, NumericalError
-from stages_of_inference.logit_lens import (
+lens_module = importlib.import_module("stages_of_inference.analyses.logit_lens")  # the package exports a function of that name
+from stages_of_inference.analyses.logit_lens import (
     METRICS,
     logit_lens,
     logit_lens_top_tokens,
-    plot_logit_lens,
-    plot_top_tokens_heatmap,
     point_metrics,
     true_token_rank,
 )
-from stages_of_inference.metrics import Distribution
+from stages_of_inference.errors import ConfigError, NumericalError
+from stages_of_inference.plots.logit_lens import (
+    plot_logit_lens,
+    plot_top_tokens_heatmap,
+)
+from stages_of_inference.scoring.metrics import Distribution
 
 
 def test_doctests_pass() -> None:

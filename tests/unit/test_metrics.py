@@ -11,20 +11,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages_of_inference import metrics as metrics_module
+from stages_of_inference.scoring import metrics as metrics_module
+from stages_of_inference.scoring import summary as summary_module
 from stages_of_inference.errors import NumericalError
-from stages_of_inference.metrics import (
-    SUMMARY_METRICS,
+from stages_of_inference.scoring.metrics import (
     TOKEN_METRICS,
     Distribution,
     check_entropy,
     compare_predictions,
-    prediction_targets,
-    scored_positions,
-    summarize,
     token_metrics,
 )
-from stages_of_inference.workspace import Workspace
+from stages_of_inference.scoring.summary import SUMMARY_METRICS, summarize
+from stages_of_inference.scoring.workspace import Workspace
+from stages_of_inference.tokens import prediction_targets, scored_positions
 
 
 def logits_of(probabilities) -> torch.Tensor:
@@ -43,6 +42,7 @@ def entropy_bits_np(p) -> float:
 
 def test_doctests_pass() -> None:
     assert doctest.testmod(metrics_module).failed == 0
+    assert doctest.testmod(summary_module).failed == 0
 
 
 # ---------------------------------------------------------------- Distribution

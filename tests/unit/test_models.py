@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from stages_of_inference.models import ModelSource
+from stages_of_inference.models.loading import ModelSource
 
 GGUF = ModelSource(
     name="gemma-3-270m", kind="embedded", location="/cache/gguf/gemma.gguf", sha256="ab" * 32,

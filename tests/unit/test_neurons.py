@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 import torch
 
-from stages_of_inference.errors import ConfigError
-from stages_of_inference.neurons import (
+from stages_of_inference.analyses.neurons import (
     class_neurons,
     classify_neurons,
     neuron_counts,
     neuron_vocab_moments,
-    plot_neuron_counts,
     standardized_moments,
 )
+from stages_of_inference.errors import ConfigError
+from stages_of_inference.plots.neurons import plot_neuron_counts
 
 COLUMNS = ["layer", "neuron", "relative_depth", "mean", "variance", "skew", "kurtosis"]
 

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from stages_of_inference import norms as norms_module
+from stages_of_inference.analyses import norms as norms_module
+from stages_of_inference.analyses.norms import COMPONENTS, component_norms
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.norms import COMPONENTS, component_norms, plot_component_norms
+from stages_of_inference.plots.norms import plot_component_norms
 
 
 def test_doctests_pass() -> None:

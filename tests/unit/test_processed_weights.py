@@ -12,8 +12,8 @@ from transformers import PreTrainedTokenizerFast
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
-from stages_of_inference.models import _boot, bridge_from_hf
-from stages_of_inference.processed_weights import (
+from stages_of_inference.models.loading import _boot, bridge_from_hf
+from stages_of_inference.models.processed_weights import (
     NO_TRANSFORMS,
     load_processed,
     parameter_owners,

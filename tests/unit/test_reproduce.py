@@ -13,7 +13,7 @@ import pytest
 from experiments import attention, norms, reproduce
 from experiments.common import model_folder_name
 from experiments.reproduce import FINISHED_FILE, ReproduceConfig
-from stages_of_inference.results_io import read_json
+from stages_of_inference.runs.atomic import read_json
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 EXPERIMENTS = ("norms", "attention")

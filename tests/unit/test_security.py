@@ -71,7 +71,7 @@ def findings(source: str, filename: str = "<test>") -> list[str]:
 
 def test_the_sources_are_found() -> None:
     names = {path.name for path in SOURCES}
-    assert {"models.py", "results_io.py", "corpus.py", "sweep.py", "common.py"} <= names
+    assert {"loading.py", "atomic.py", "corpus.py", "sweep.py", "common.py"} <= names
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=_relative)
@@ -117,7 +117,7 @@ def test_the_checker_ignores_safe_lookalikes(snippet: str) -> None:
 
 
 def test_results_writers_only_write_parquet_json_and_text() -> None:
-    from stages_of_inference import results_io
+    from stages_of_inference.runs import atomic
 
-    writers = sorted(name for name in vars(results_io) if name.startswith("write_"))
+    writers = sorted(name for name in vars(atomic) if name.startswith("write_"))
     assert writers == ["write_json", "write_parquet", "write_text"]

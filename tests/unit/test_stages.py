@@ -9,7 +9,8 @@ import pytest
 from plotly.subplots import make_subplots
 
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.stages import COMBINED_MIDDLE, STAGES, add_stage_bands, detect_stages
+from stages_of_inference.plots.stages import add_stage_bands
+from stages_of_inference.stages import COMBINED_MIDDLE, STAGES, detect_stages
 
 N = 20
 """Layers of the synthetic model: detokenization 0-2, features 3-9, ensembling 10-17, sharpening 18-19."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages_of_inference.errors import ConfigError
-from stages_of_inference.subjoiner import (
+from stages_of_inference.analyses.subjoiner import (
     Prompt,
     attention_to_previous,
     build_prompts,
-    plot_subjoiner_pattern,
     subjoiner_heads,
 )
+from stages_of_inference.errors import ConfigError
+from stages_of_inference.plots.subjoiner import plot_subjoiner_pattern
 
 
 def _word_ids(model, word: str) -> tuple[int, ...]:

@@ -9,10 +9,14 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.interventions import layer_order
-from stages_of_inference.metrics import token_metrics
-from stages_of_inference.models import bridge_from_hf
-from stages_of_inference.sweep import Intervention, default_interventions, robustness_sweep
+from stages_of_inference.interventions import (
+    Intervention,
+    default_interventions,
+    layer_order,
+)
+from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.scoring.metrics import token_metrics
+from stages_of_inference.sweep import robustness_sweep
 from tests.tiny_models import N_LAYERS, tiny_hf_model
 
 METRIC_COLUMNS = [

@@ -6,8 +6,8 @@ import doctest
 
 import torch
 
-from stages_of_inference import workspace as workspace_module
-from stages_of_inference.workspace import Workspace
+from stages_of_inference.scoring import workspace as workspace_module
+from stages_of_inference.scoring.workspace import Workspace
 
 
 def test_doctests_pass() -> None:

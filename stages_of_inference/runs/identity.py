@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from stages_of_inference.errors import ResultsError
-from stages_of_inference.results_io import read_json, write_json
+from stages_of_inference.runs.atomic import read_json, write_json
 
 IDENTITY_FILE = "run.json"
 

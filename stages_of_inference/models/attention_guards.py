@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
+from transformer_lens.model_bridge.generalized_components.attention import (
+    AttentionBridge,
+)
 
 GUARDS = {
     "_masked_softmax": lambda scores, dtype=None: torch.softmax(scores, dim=-1, dtype=dtype),

@@ -3,16 +3,16 @@
 The sweep decodes the original model's final residual of a chunk of tokens once, then
 compares the final residual of every intervention with it. :func:`chunk_reference`
 decodes the original and returns the object whose ``compare`` gives the per-token
-metrics of :mod:`stages_of_inference.metrics` (same names, same definitions, same
+metrics of :mod:`stages_of_inference.scoring.metrics` (same names, same definitions, same
 checks):
 
 * :class:`TiledReference` when the head can be computed by vocabulary tiles
-  (:func:`~stages_of_inference.activations.tiled_linear`, float32). An intervention's
+  (:func:`~stages_of_inference.scoring.decode.tiled_linear`, float32). An intervention's
   logits are never written out whole: each ``[tile, tokens]`` block of them, fresh
   from the matrix product and still in the cache, is reduced to a few per-token
   sums, and the metrics are combined from these sums in float64.
 * :class:`LogitsReference` otherwise: full logits through the head, then
-  :func:`~stages_of_inference.metrics.compare_predictions`.
+  :func:`~stages_of_inference.scoring.metrics.compare_predictions`.
 
 The sums, for vocabulary tile ``k``, token ``j`` and the tile's largest logit ``m_k``::
 
@@ -40,10 +40,10 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from stages_of_inference import activations
-from stages_of_inference.activations import tiled_linear, unembed, vocabulary_tiles
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.metrics import (
+from stages_of_inference.scoring import decode
+from stages_of_inference.scoring.decode import tiled_linear, unembed, vocabulary_tiles
+from stages_of_inference.scoring.metrics import (
     LN2,
     Distribution,
     check_entropy,
@@ -52,7 +52,7 @@ from stages_of_inference.metrics import (
     check_probability_sums,
     compare_predictions,
 )
-from stages_of_inference.workspace import Workspace
+from stages_of_inference.scoring.workspace import Workspace
 
 
 def chunk_reference(
@@ -87,7 +87,7 @@ def chunk_reference(
 
 
 class LogitsReference:
-    """Scores through full ``[n, d_vocab]`` logits and :func:`~stages_of_inference.metrics.compare_predictions`."""
+    """Scores through full ``[n, d_vocab]`` logits and :func:`~stages_of_inference.scoring.metrics.compare_predictions`."""
 
     def __init__(
         self,
@@ -100,7 +100,7 @@ class LogitsReference:
         self.distribution = Distribution.from_logits(unembed(model, residual, workspace))
 
     def compare(self, residual: Float[Tensor, "n d_model"], where: str) -> dict[str, Float[Tensor, " n"]]:
-        """Per-token metrics (:data:`~stages_of_inference.metrics.TOKEN_METRICS`) of an intervened residual."""
+        """Per-token metrics (:data:`~stages_of_inference.scoring.metrics.TOKEN_METRICS`) of an intervened residual."""
         logits = unembed(self._model, residual, self._workspace)
         return compare_predictions(self.distribution, logits, self._targets, where, workspace=self._workspace)
 
@@ -153,7 +153,7 @@ class TiledReference:
         check_probability_sums(self.prob_sum, where)
 
     def compare(self, residual: Float[Tensor, "n d_model"], where: str) -> dict[str, Float[Tensor, " n"]]:
-        """Per-token metrics (:data:`~stages_of_inference.metrics.TOKEN_METRICS`) of an intervened residual.
+        """Per-token metrics (:data:`~stages_of_inference.scoring.metrics.TOKEN_METRICS`) of an intervened residual.
 
         Args:
             residual: The intervened model's final residual on the same tokens.
@@ -230,8 +230,8 @@ _TILE_SCRATCH = ("tile_difference", "tile_shifted", "tile_exp")
 
 
 def _tile_rows(vocabulary: int) -> int:
-    """Rows per tile of :func:`~stages_of_inference.activations.vocabulary_tiles`."""
-    return min(activations.VOCABULARY_TILE, vocabulary)
+    """Rows per tile of :func:`~stages_of_inference.scoring.decode.vocabulary_tiles`."""
+    return min(decode.VOCABULARY_TILE, vocabulary)
 
 
 def _n_tiles(vocabulary: int) -> int:

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from stages_of_inference.figure_style import model_colours
+from stages_of_inference.plots.style import model_colours
 
 PANELS = {
     "kl": "KL(original ‖ intervened), nats",

@@ -11,7 +11,7 @@ GGUF weights are dequantized to float32 by ``transformers``. That takes 20-60 s,
 the first load writes a float32 safetensors copy into the toolkit's cache folder
 (:func:`cache_dir`, overridable with ``STAGES_OF_INFERENCE_CACHE``); later loads take
 seconds. In compatibility mode the processed weights of such a model are cached too
-(:mod:`stages_of_inference.processed_weights`), so TransformerLens's weight processing
+(:mod:`stages_of_inference.models.processed_weights`), so TransformerLens's weight processing
 also runs only once per model file. Nothing is ever unpickled, and code from a model
 repository only runs when ``trust_remote_code=True`` is passed.
 
@@ -40,7 +40,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
-from stages_of_inference.processed_weights import (
+from stages_of_inference.models.processed_weights import (
     COMPATIBILITY_FLAGS,
     NO_TRANSFORMS,
     load_processed,

@@ -1,4 +1,4 @@
-"""Unit tests of stages_of_inference.activations: decoding residuals, through the head or by vocabulary tiles."""
+"""Unit tests of stages_of_inference.scoring.decode: decoding residuals, through the head or by vocabulary tiles."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from stages_of_inference import activations
-from stages_of_inference.activations import linear_by_vocabulary_tiles, unembed
-from stages_of_inference.workspace import Workspace
+from stages_of_inference.scoring import decode
+from stages_of_inference.scoring.decode import linear_by_vocabulary_tiles, unembed
+from stages_of_inference.scoring.workspace import Workspace
 
 
 def _residual(model, rows: int = 6) -> torch.Tensor:
@@ -41,7 +41,7 @@ def test_unembed_runs_the_head_when_a_hook_is_attached(tiny_model) -> None:
 @pytest.mark.parametrize("tile", [7, 64, 1000])
 def test_vocabulary_tiles_match_a_float64_product(bias: bool, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole tiles, a last partial tile and a single tile all give ``x @ W.T + b``; a reused workspace too."""
-    monkeypatch.setattr(activations, "VOCABULARY_TILE", tile)
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", tile)
     generator = torch.Generator().manual_seed(1)
     linear = torch.nn.Linear(16, 100, bias=bias)
     workspace = Workspace()

@@ -22,20 +22,18 @@ import warnings
 from collections.abc import Iterator
 
 import pandas as pd
-import plotly.graph_objects as go
 import torch
 from jaxtyping import Float, Int
-from plotly.subplots import make_subplots
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches, unembed
-from stages_of_inference.corpus import bos_token_id
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.figure_style import model_colours
 from stages_of_inference.layers import n_layers_of
-from stages_of_inference.metrics import Distribution, compare_predictions
-from stages_of_inference.workspace import Workspace, chunk_rows
+from stages_of_inference.scoring.decode import unembed
+from stages_of_inference.scoring.metrics import Distribution, compare_predictions
+from stages_of_inference.scoring.workspace import Workspace, chunk_rows
+from stages_of_inference.tokens import bos_token_id
 
 METRICS = (
     "entropy_bits",
@@ -79,7 +77,7 @@ def lens_logits(
         final_scale: If given, the norm divides by this scale (the final layer's
             ``ln_final.hook_scale``) instead of the vector's own: the old shortcut.
         workspace: Buffers to decode into, as in
-            :func:`~stages_of_inference.activations.unembed`.
+            :func:`~stages_of_inference.scoring.decode.unembed`.
 
     Returns:
         The logits of each row.
@@ -136,7 +134,7 @@ def point_metrics(
         targets: The true next tokens.
         where: Named in a NumericalError.
         workspace: Buffers reused across calls (see
-            :func:`~stages_of_inference.metrics.compare_predictions`).
+            :func:`~stages_of_inference.scoring.metrics.compare_predictions`).
 
     Example:
         >>> final = Distribution.from_logits(torch.tensor([[2.0, 0.0]]))
@@ -331,77 +329,3 @@ def _top_frame(
             "probability": values.flatten().numpy(),
         }
     )
-
-
-PLOTTED_METRICS = {
-    "entropy_bits": "entropy (bits)",
-    "kl_to_final": "KL(final || layer) (nats)",
-    "loss": "loss vs true token (nats)",
-    "accuracy": "top-1 accuracy",
-    "agreement_with_final": "top-1 agreement with final",
-    "true_token_rank": "mean rank of true token",
-}
-
-
-def plot_logit_lens(table: pd.DataFrame) -> go.Figure:
-    """Each lens metric against relative depth, one subplot per metric.
-
-    With a ``model`` column (tables of several models concatenated), one line per model.
-
-    Example:
-        >>> table = pd.DataFrame({"relative_depth": [0.0, 1.0], "entropy_bits": [9.0, 3.0],
-        ...     "kl_to_final": [5.0, 0.0], "loss": [9.0, 3.0], "accuracy": [0.0, 0.4],
-        ...     "agreement_with_final": [0.0, 1.0], "true_token_rank": [900.0, 20.0]})
-        >>> len(plot_logit_lens(table).data)
-        6
-    """
-    figure = make_subplots(rows=2, cols=3, subplot_titles=list(PLOTTED_METRICS.values()))
-    models = _by_model(table)
-    colours = model_colours(name for name, _ in models)
-    for index, metric in enumerate(PLOTTED_METRICS):
-        for name, group in models:
-            figure.add_trace(
-                go.Scatter(
-                    x=group.relative_depth, y=group[metric], mode="lines+markers", name=name,
-                    legendgroup=name, showlegend=index == 0, line={"color": colours[name]},
-                ),
-                row=index // 3 + 1, col=index % 3 + 1,
-            )
-    figure.update_xaxes(title_text="relative depth")
-    figure.update_layout(title="Logit lens across depth", height=650)
-    return figure
-
-
-def _by_model(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    if "model" not in table.columns:
-        return [("model", table)]
-    return [(str(name), group) for name, group in table.groupby("model", sort=False)]
-
-
-def plot_top_tokens_heatmap(top: pd.DataFrame) -> go.Figure:
-    """Layer x position heatmap of the lens's top-1 probability, the token text in each cell.
-
-    Example:
-        >>> top = pd.DataFrame({"layer": [-1, -1, 0, 0], "point": [0, 0, 1, 1],
-        ...     "position": [1, 2, 1, 2], "input_token": ["a", "b", "a", "b"], "rank": 0,
-        ...     "top_token": ["x", "y", "x", "z"], "probability": [0.1, 0.2, 0.5, 0.9]})
-        >>> plot_top_tokens_heatmap(top).data[0].z.shape
-        (2, 2)
-    """
-    first = top[top["rank"] == 0]
-    probability = first.pivot(index="layer", columns="position", values="probability")
-    text = first.pivot(index="layer", columns="position", values="top_token")
-    inputs = first.drop_duplicates("position").set_index("position").input_token
-    labels = [f"{position}: {inputs[position]!r}" for position in probability.columns]
-    figure = go.Figure(
-        go.Heatmap(
-            z=probability.to_numpy(), x=labels, y=[str(layer) for layer in probability.index],
-            text=text.to_numpy(), texttemplate="%{text}", colorscale="Blues",
-            colorbar={"title": "top-1 probability"}, zmin=0, zmax=1,
-        )
-    )
-    figure.update_layout(
-        title="Logit lens: top token per layer and position",
-        xaxis_title="position: input token", yaxis_title="layer (-1 = embedding)",
-    )
-    return figure

@@ -31,13 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 import pandas as pd
-import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.figure_style import model_colours
 from stages_of_inference.layers import check_layers, n_layers_of, relative_depth
 
 MOMENT_COLUMNS = ("mean", "variance", "skew", "kurtosis")
@@ -221,39 +219,6 @@ def neuron_counts(classified: pd.DataFrame) -> pd.DataFrame:
     )
     counts.columns.name = None
     return counts
-
-
-def plot_neuron_counts(counts: pd.DataFrame) -> go.Figure:
-    """Prediction and suppression neuron counts against relative depth, one line each.
-
-    Models are overlaid (one pair of lines per model) when ``counts`` has a ``model`` column.
-
-    Example:
-        >>> import pandas as pd
-        >>> counts = pd.DataFrame({"layer": [0, 1], "relative_depth": [0.0, 1.0],
-        ...                        "prediction": [0, 5], "suppression": [1, 9]})
-        >>> len(plot_neuron_counts(counts).data)
-        2
-    """
-    figure = go.Figure()
-    groups = list(counts.groupby("model", sort=False)) if "model" in counts.columns else [(None, counts)]
-    colours = model_colours(model_name for model_name, _ in groups)
-    for model_name, group in groups:
-        ordered = group.sort_values("relative_depth")
-        for kind, dash in (("prediction", "solid"), ("suppression", "dash")):
-            label = kind if model_name is None else f"{model_name} {kind}"
-            figure.add_trace(
-                go.Scatter(
-                    x=ordered["relative_depth"], y=ordered[kind], mode="lines+markers",
-                    name=label, line={"dash": dash, "color": colours[str(model_name)]},
-                )
-            )
-    figure.update_layout(
-        title="Prediction and suppression neurons across depth",
-        xaxis_title="relative depth (layer / (L - 1))",
-        yaxis_title="neurons",
-    )
-    return figure
 
 
 TokenClass = Sequence[int] | Callable[[str], bool]

@@ -1,0 +1,7 @@
+"""The stage analyses of the paper, each a function from a model (and tokens) to a tidy table.
+
+``logit_lens``, ``attention`` (to the previous k tokens), ``neurons`` (prediction and
+suppression), ``cka`` (layer to layer), ``norms`` (what each block writes) and
+``subjoiner`` (heads that glue sub-tokens). Figures of these tables live in
+:mod:`stages_of_inference.plots`.
+"""

@@ -1,0 +1,7 @@
+"""Scoring: decode residuals to next-token distributions and measure what an intervention changed.
+
+``decode`` (the unembedding, whole or by vocabulary tiles) and ``workspace`` (reused
+buffers) feed ``chunks`` (scoring a chunk of tokens against the original model), whose
+per-token values are defined in ``metrics``; ``summary`` turns per-sequence sums into
+means with bootstrap confidence intervals.
+"""
