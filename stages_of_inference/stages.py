@@ -198,7 +198,7 @@ class _Fit:
     def supported(self) -> bool:
         return self.interval is not None
 
-    def says(self) -> str:
+    def estimate(self) -> str:
         interval = "" if self.interval is None else f" [{self.interval[0]}, {self.interval[1]}]"
         return f"layer {self.layer}{interval}"
 
@@ -568,7 +568,7 @@ def _boundary_table(boundaries: tuple[_Boundary, _Boundary | None, _Boundary]) -
 
 def _describe_fit(fit: _Fit) -> str:
     if fit.supported:
-        return f"{fit.evidence}: {fit.says()}, p = {fit.p_value:.2g}"
+        return f"{fit.evidence}: {fit.estimate()}, p = {fit.p_value:.2g}"
     if fit.layer is None:
         return f"{fit.evidence}: no clean step"
     return f"{fit.evidence}: no supported step (best at layer {fit.layer}, p = {fit.p_value:.2g})"
@@ -684,9 +684,8 @@ def _disputes(boundaries: tuple[_Boundary, _Boundary | None, _Boundary]) -> list
     found = []
     for boundary in boundaries:
         if boundary is not None and boundary.status == "disputed":
-            says = "; ".join(f"{fit.evidence} says {fit.says()}"
-                             for fit in boundary.supported())
-            found.append(f"the {boundary.name} is disputed: {says}; the intervals do not overlap, so the "
+            estimates = "; ".join(f"{fit.evidence}: {fit.estimate()}" for fit in boundary.supported())
+            found.append(f"the {boundary.name} is disputed: {estimates}; the intervals do not overlap, so the "
                          f"estimates are reported separately, not averaged")
     return found
 

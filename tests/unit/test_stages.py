@@ -198,7 +198,7 @@ def test_lens_and_neurons_that_disagree_are_disputed_not_averaged() -> None:
     assert pd.isna(ensembling.first_layer) and ensembling.last_layer == N - 1
     assert 11 not in set(estimate.table.first_layer.dropna()) | set(estimate.table.last_layer.dropna())
     assert "layer 5 [5, 5]" in ensembling.evidence and "layer 16 [16, 16]" in ensembling.evidence
-    assert any("disputed" in f and "says layer 5" in f and "says layer 16" in f for f in estimate.findings)
+    assert any("disputed" in f and "layer 5 [5, 5]" in f and "layer 16 [16, 16]" in f for f in estimate.findings)
     per_source = estimate.boundaries.set_index("evidence").layer
     assert (per_source["logit-lens KL to final"], per_source["prediction neurons"]) == (5, 16)
 
