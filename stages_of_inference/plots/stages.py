@@ -43,6 +43,7 @@ def add_stage_bands(
 
     Example:
         >>> import pandas as pd
+        >>> from stages_of_inference.stages import detect_stages
         >>> sweep = pd.DataFrame({"intervention": "delete", "layer": range(10),
         ...                       "kl": [3, 2, .1, .1, .1, .1, .1, .1, .1, 4]})
         >>> figure = add_stage_bands(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), detect_stages(sweep).table)
