@@ -193,7 +193,10 @@ def test_without_a_post_mlp_norm_the_directions_are_w_out(architecture, compatib
 
 
 def test_post_norm_gain_reads_each_weight_convention() -> None:
-    weight = torch.randn(8, generator=torch.Generator().manual_seed(0))
+    # Signed weights from 0.01 to 1e5: beyond real Gemma gains (up to ~1.7e3), where a
+    # difference of 1 is a small relative change; exactly -1 (Gemma gain 0) included.
+    weight = torch.logspace(-2, 5, 8) * torch.tensor([1.0, -1.0] * 4)
+    weight[3] = -1.0
     gemma_norm, llama_norm = Gemma3RMSNorm(8), LlamaRMSNorm(8)
     with torch.no_grad():
         gemma_norm.weight.copy_(weight)
