@@ -196,7 +196,9 @@ def output_directions(model: torch.nn.Module, layer: int) -> Float[Tensor, "d_ml
         True
     """
     block = model.blocks[layer]
-    W_out = block.mlp.W_out.detach().float()
+    # The block's W_out is a transposed view; laid out as the stacked model.W_out is, the
+    # matrix products round the same way (bit-identical moments without a post-MLP norm).
+    W_out = block.mlp.W_out.detach().float().contiguous()
     post_norm = getattr(block, "ln2_post", None)
     if post_norm is None:
         return W_out

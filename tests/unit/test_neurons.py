@@ -189,7 +189,9 @@ def test_without_a_post_mlp_norm_the_directions_are_w_out(architecture, compatib
         tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=compatibility_mode
     )
     for layer in range(model.cfg.n_layers):
-        assert torch.equal(output_directions(model, layer), model.W_out[layer].detach().float())
+        directions, W_out = output_directions(model, layer), model.W_out[layer].detach().float()
+        assert torch.equal(directions, W_out)
+        assert directions.stride() == W_out.stride()  # same layout, same rounding in the products
 
 
 def test_post_norm_gain_reads_each_weight_convention() -> None:
