@@ -58,3 +58,19 @@ def tiny_hf_model(architecture: str, vocab_size: int, seed: int = 0) -> PreTrain
     model = AutoModelForCausalLM.from_config(tiny_config(architecture, vocab_size))
     model.config.architectures = [type(model).__name__]
     return model.eval()
+
+
+def perturb_norm_weights(model: PreTrainedModel, seed: int, scale: float = 0.5) -> PreTrainedModel:
+    """Add seeded Gaussian noise to the weight of every norm, in place; returns the model.
+
+    A fresh norm holds the identity gain (weight 1, or 0 in Gemma's ``1 + weight``
+    convention), which hides whether an analysis applies a norm's gain at all; a
+    trained model's gains vary from channel to channel.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                parameter.add_(scale * torch.randn(parameter.shape, generator=generator))
+    return model
+

@@ -1,13 +1,17 @@
 """Prediction and suppression neurons: how each MLP neuron writes onto the vocabulary.
 
 Section 5 of Lad et al., after Gurnee et al. 2024 ("Universal Neurons"). Each MLP
-neuron writes its output weight row ``W_out[layer, neuron]`` (the down projection
-for gated MLPs) into the residual stream. Its direct effect on the logits is that
-row dotted with every unembedding column. :func:`neuron_vocab_moments` takes the
-*cosine* between the row and each column of ``W_U`` and summarises the resulting
-vocabulary-sized distribution by its population mean, variance, skew ``E[z^3]`` and
-raw (non-excess, Gaussian = 3) kurtosis ``E[z^4]``, where ``z`` is the cosine
-standardised over the vocabulary.
+neuron adds its output weight row ``W_out[layer, neuron]`` (the down projection for
+gated MLPs) to the MLP's output. Where a norm sits between the MLP and the residual
+stream (Gemma 2/3's ``post_feedforward_layernorm``) its per-channel gain rescales that
+row, and TransformerLens does not fold it: :func:`output_directions` gives the
+direction that actually reaches the residual stream, ``gain * W_out[layer, neuron]``
+(:func:`post_norm_gain`), or the row itself without such a norm. A neuron's direct
+effect on the logits is that direction dotted with every unembedding column.
+:func:`neuron_vocab_moments` takes the *cosine* between the direction and each
+column of ``W_U`` and summarises the resulting vocabulary-sized distribution by its
+population mean, variance, skew ``E[z^3]`` and raw (non-excess, Gaussian = 3)
+kurtosis ``E[z^4]``, where ``z`` is the cosine standardised over the vocabulary.
 
 A heavy-tailed distribution (kurtosis > 10) marks a neuron that acts on a few
 tokens: *prediction* neurons push them up (positive skew), *suppression* neurons
@@ -20,7 +24,8 @@ from every row of ``W_U`` (each of its ``d_model`` rows), as TransformerLens's
 ``center_unembed`` does, before the cosines are taken. This removes the direction
 that raises every logit equally, which softmax ignores. A bridge loaded in
 compatibility mode already has a centred ``W_U``; centring again changes nothing.
-``W_out`` is used as the bridge holds it (norms folded in compatibility mode).
+``W_out`` is used as the bridge holds it (as processed in compatibility mode);
+TransformerLens never folds a post-MLP norm, which is why its gain is applied here.
 
 Memory: ``W_out[layer] @ W_U`` is ``d_mlp x d_vocab`` (2.1 GB per layer for Gemma 3),
 so the neurons of a layer are processed ``neuron_chunk`` at a time.
@@ -43,6 +48,16 @@ MOMENT_COLUMNS = ("mean", "variance", "skew", "kurtosis")
 
 DEFAULT_KURTOSIS_THRESHOLD = 10.0
 """Raw kurtosis above which a neuron counts as prediction or suppression (the paper's 10)."""
+
+GAIN_TOLERANCE = 1e-4
+"""Largest relative difference, channel by channel, between a norm's output and ``gain * probe`` in :func:`post_norm_gain`.
+
+The norm divides the unit-RMS probe by ``sqrt(1 + eps)``, a relative change of about
+``eps / 2`` (5e-7 for Gemma's eps of 1e-6), plus float32 rounding (~1e-7). The wrong
+convention is off by ``probe`` in every channel, a relative ``1 / |gain|``, so it is
+rejected as long as one channel's gain is below 1e4 (Gemma 3 270M's post-MLP gains
+have medians of 1 to 300 per layer and reach 1657).
+"""
 
 
 def unit_unembed(
@@ -98,12 +113,101 @@ def _check_chunk(neuron_chunk: int) -> None:
         raise ConfigError(f"neuron_chunk must be a positive int, got {neuron_chunk!r}")
 
 
+def post_norm_gain(norm: torch.nn.Module) -> Float[Tensor, " d_model"]:
+    """The per-channel gain of an RMS norm, read off how the module computes its output.
+
+    An RMS norm maps ``x`` to ``gain * x / rms(x)``. It stores ``gain`` in its
+    ``weight`` in one of two conventions: the gain itself (Llama, OLMo 2,
+    ``torch.nn.RMSNorm``) or its offset from one, ``gain = 1 + weight`` (Gemma 1-3).
+    Both candidates are tried on a probe of unit RMS with distinct positive entries,
+    which the module must map to ``gain * probe`` (up to :data:`GAIN_TOLERANCE`); the
+    one it does is returned. The gain comes from the module's own ``weight``, so it
+    is exactly what the module applies.
+
+    Args:
+        norm: The module that runs, e.g. a Hugging Face ``Gemma3RMSNorm``.
+
+    Returns:
+        The gain, float32, on the weight's device.
+
+    Raises:
+        ConfigError: The module has no ``weight``, or computes neither
+            ``weight * x / rms(x)`` nor ``(1 + weight) * x / rms(x)`` (a LayerNorm,
+            which also centres ``x``, or a norm with a bias): the direction written
+            through it is not a rescaled ``W_out`` row.
+
+    Example:
+        >>> import torch
+        >>> from transformers.models.gemma3.modeling_gemma3 import Gemma3RMSNorm
+        >>> gemma_norm = Gemma3RMSNorm(3)  # stores weight 0, applies 1 + 0
+        >>> post_norm_gain(gemma_norm).tolist()
+        [1.0, 1.0, 1.0]
+        >>> plain_norm = torch.nn.RMSNorm(3)  # stores weight 1, applies 1
+        >>> post_norm_gain(plain_norm).tolist()
+        [1.0, 1.0, 1.0]
+        >>> post_norm_gain(torch.nn.LayerNorm(3))  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        stages_of_inference.errors.ConfigError: ...
+    """
+    stored = getattr(norm, "weight", None)
+    if not isinstance(stored, Tensor):
+        raise ConfigError(f"the post-MLP norm {type(norm).__name__} has no weight; its gain is unknown")
+    weight = stored.detach().float()
+    probe = torch.linspace(1.0, 2.0, weight.shape[-1], device=weight.device)
+    probe = probe / probe.square().mean().sqrt()
+    with torch.no_grad():
+        output = norm(probe.to(stored.dtype)).float()
+    for gain in (weight, 1.0 + weight):
+        if torch.allclose(output, gain * probe, rtol=GAIN_TOLERANCE, atol=0.0):
+            return gain
+    raise ConfigError(
+        f"the post-MLP norm {type(norm).__name__} computes neither weight * x / rms(x) nor "
+        "(1 + weight) * x / rms(x), so the direction its neurons write is unknown; "
+        "only per-channel RMS norms after the MLP are supported"
+    )
+
+
+def output_directions(model: torch.nn.Module, layer: int) -> Float[Tensor, "d_mlp d_model"]:
+    """The direction each neuron of one layer writes into the residual stream.
+
+    Neuron ``n`` adds ``a_n * W_out[layer, n]`` to the MLP output. A post-MLP norm
+    (TransformerLens's ``ln2_post``: Gemma 2/3's ``post_feedforward_layernorm``, OLMo 2,
+    GLM-4) divides that output by its RMS and multiplies each channel by its gain, so
+    the neuron writes ``gain * W_out[layer, n]`` times a positive factor shared by all
+    neurons of the layer at a given token. Without such a norm (Llama, Qwen2, GPT-2,
+    GPT-NeoX) the direction is ``W_out[layer, n]``. The gain is read from the Hugging
+    Face module that runs (:func:`post_norm_gain`); no weight processing folds it.
+
+    Args:
+        model: A ``TransformerBridge``.
+        layer: The layer (0-based).
+
+    Returns:
+        One row per neuron, float32.
+
+    Raises:
+        ConfigError: The post-MLP norm is not a per-channel RMS norm (see :func:`post_norm_gain`).
+
+    Example:
+        >>> directions = output_directions(model, 0)  # doctest: +SKIP
+        >>> directions.shape == model.blocks[0].mlp.W_out.shape  # doctest: +SKIP
+        True
+    """
+    block = model.blocks[layer]
+    # The block's W_out is a transposed view; laid out as the stacked model.W_out is, the
+    # matrix products round the same way (bit-identical moments without a post-MLP norm).
+    W_out = block.mlp.W_out.detach().float().contiguous()
+    post_norm = getattr(block, "ln2_post", None)
+    if post_norm is None:
+        return W_out
+    return W_out * post_norm_gain(post_norm.original_component).to(W_out.device)
+
+
 def _layer_moments(
-    W_out: Float[Tensor, "d_mlp d_model"], unit_W_U: Float[Tensor, "d_model d_vocab"], neuron_chunk: int
+    directions: Float[Tensor, "d_mlp d_model"], unit_W_U: Float[Tensor, "d_model d_vocab"], neuron_chunk: int
 ) -> Float[Tensor, "d_mlp 4"]:
     """Vocabulary moments of the cosines of every neuron of one layer, chunk by chunk."""
-    rows = W_out.detach().float()
-    unit_rows = rows / rows.norm(dim=1, keepdim=True).clamp_min(torch.finfo(rows.dtype).tiny)
+    unit_rows = directions / directions.norm(dim=1, keepdim=True).clamp_min(torch.finfo(directions.dtype).tiny)
     return torch.cat(
         [
             standardized_moments(unit_rows[start : start + neuron_chunk] @ unit_W_U)
@@ -122,12 +226,15 @@ def neuron_vocab_moments(
     """Moments over the vocabulary of the cosines between each neuron's output and ``W_U``.
 
     For neuron ``n`` of layer ``l`` the cosine with token ``t`` is
-    ``cos(W_out[l, n], W_U[:, t])`` (``W_U`` centred over the vocabulary first when
-    ``center_unembed``); the statistics are population moments over all tokens.
+    ``cos(d[l, n], W_U[:, t])``, where ``d`` is the direction the neuron writes into
+    the residual stream (:func:`output_directions`: ``W_out[l, n]`` scaled by the gain
+    of a post-MLP norm, if the model has one), with ``W_U`` centred over the
+    vocabulary first when ``center_unembed``; the statistics are population moments
+    over all tokens.
     A zero ``W_U`` column (e.g. an untrained padding token, uncentred) has cosine 0.
 
     Args:
-        model: A ``TransformerBridge`` (anything with ``W_out``, ``W_U`` and ``cfg.n_layers``).
+        model: A ``TransformerBridge``.
         layers: Layers to analyse (0-based); all by default.
         neuron_chunk: Neurons per matrix product; lower it to save memory
             (peak extra memory is about ``neuron_chunk * d_vocab * 4`` bytes, times 3).
@@ -138,7 +245,8 @@ def neuron_vocab_moments(
         ``variance``, ``skew``, ``kurtosis``.
 
     Raises:
-        ConfigError: A bad layer spec or ``neuron_chunk``.
+        ConfigError: A bad layer spec or ``neuron_chunk``, or a post-MLP norm that
+            is not a per-channel RMS norm.
 
     Example:
         >>> moments = neuron_vocab_moments(model, layers=[0, 29])  # doctest: +SKIP
@@ -150,9 +258,8 @@ def neuron_vocab_moments(
     n_layers = n_layers_of(model)
     with torch.inference_mode():
         unit_W_U = unit_unembed(model.W_U, center=center_unembed)
-        W_out = model.W_out
         frames = [
-            _moments_frame(layer, n_layers, _layer_moments(W_out[layer], unit_W_U, neuron_chunk))
+            _moments_frame(layer, n_layers, _layer_moments(output_directions(model, layer), unit_W_U, neuron_chunk))
             for layer in chosen
         ]
     return pd.concat(frames, ignore_index=True)
@@ -275,10 +382,11 @@ def class_neurons(
 ) -> pd.DataFrame:
     """Neurons whose direct logit effect most favours (or disfavours) a class of tokens.
 
-    The score of a neuron is the mean of ``W_out[l, n] . W_U[:, t]`` over tokens ``t``
-    in the class minus its mean over the other tokens. It equals
-    ``W_out[l, n] . (mean class column - mean other column)``, which is how it is
-    computed, and it does not depend on centring ``W_U``.
+    The score of a neuron is the mean of ``d[l, n] . W_U[:, t]`` over tokens ``t``
+    in the class minus its mean over the other tokens, where ``d[l, n]`` is the
+    direction the neuron writes into the residual stream (:func:`output_directions`).
+    It equals ``d[l, n] . (mean class column - mean other column)``, which is how it
+    is computed, and it does not depend on centring ``W_U``.
 
     Args:
         model: A ``TransformerBridge``.
@@ -301,8 +409,7 @@ def class_neurons(
     with torch.inference_mode():
         W_U = model.W_U.detach().float()
         direction = W_U[:, mask].mean(dim=1) - W_U[:, ~mask].mean(dim=1)
-        W_out = model.W_out  # a bridge rebuilds this stack on every access: read it once
-        scores = torch.stack([W_out[layer].detach().float() @ direction for layer in chosen])
+        scores = torch.stack([output_directions(model, layer) @ direction for layer in chosen])
     return _top_scores(scores, chosen, n_layers_of(model), top_k)
 
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import doctest
+
 import pandas as pd
 import pytest
 import torch
+from transformers.models.gemma3.modeling_gemma3 import Gemma3RMSNorm
+from transformers.models.llama.modeling_llama import LlamaRMSNorm
 
+from stages_of_inference.analyses import neurons as neurons_module
 from stages_of_inference.analyses.neurons import (
     class_neurons,
     classify_neurons,
     neuron_counts,
     neuron_vocab_moments,
+    output_directions,
+    post_norm_gain,
     standardized_moments,
 )
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.models.loading import bridge_from_hf
 from stages_of_inference.plots.neurons import plot_neuron_counts
+from tests.tiny_models import tiny_hf_model
 
 COLUMNS = ["layer", "neuron", "relative_depth", "mean", "variance", "skew", "kurtosis"]
 
@@ -127,3 +136,92 @@ def test_class_neurons_rejects_bad_classes(tiny_model, token_class) -> None:
 def test_class_neurons_rejects_bad_top_k(tiny_model) -> None:
     with pytest.raises(ConfigError):
         class_neurons(tiny_model, [3], top_k=0)
+
+
+def test_doctests_pass() -> None:
+    assert doctest.testmod(neurons_module).failed == 0
+
+
+@pytest.fixture
+def tiny_gemma3(tiny_tokenizer):
+    """A tiny Gemma 3 bridge (raw weights): every MLP output passes through post_feedforward_layernorm."""
+    return bridge_from_hf(tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False)
+
+
+def _randomise_post_mlp_gains(model, seed: int = 0) -> None:
+    """Draw new weights for every post_feedforward_layernorm, the HF modules that run in the bridge."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for block in model.blocks:
+            weight = block.ln2_post.original_component.weight
+            weight.copy_(torch.randn(weight.shape, generator=generator))
+
+
+def test_the_post_mlp_gain_changes_the_moments(tiny_gemma3) -> None:
+    before = neuron_vocab_moments(tiny_gemma3)
+    _randomise_post_mlp_gains(tiny_gemma3)
+    after = neuron_vocab_moments(tiny_gemma3)
+    for column in ("skew", "kurtosis"):
+        changed = (after[column] - before[column]).abs().groupby(after["layer"]).median()
+        assert (changed > 1e-3).all(), column  # every layer's neurons move, by ~0.1 typically
+
+
+def test_the_post_mlp_gain_changes_the_class_scores(tiny_gemma3) -> None:
+    before = class_neurons(tiny_gemma3, list(range(40, 60)), top_k=256)
+    _randomise_post_mlp_gains(tiny_gemma3)
+    after = class_neurons(tiny_gemma3, list(range(40, 60)), top_k=256)
+    merged = before.merge(after, on=["layer", "neuron"], suffixes=("_before", "_after"))
+    assert len(merged) == 256
+    assert not torch.allclose(torch.tensor(merged["score_before"].values), torch.tensor(merged["score_after"].values))
+
+
+def test_directions_are_w_out_times_the_post_mlp_gain(tiny_gemma3) -> None:
+    _randomise_post_mlp_gains(tiny_gemma3)
+    for layer, block in enumerate(tiny_gemma3.blocks):
+        gain = 1.0 + block.ln2_post.original_component.weight.detach()  # Gemma stores gain - 1
+        torch.testing.assert_close(output_directions(tiny_gemma3, layer), tiny_gemma3.W_out[layer].detach() * gain)
+
+
+@pytest.mark.parametrize("architecture", ["llama", "neox", "gpt2"])
+@pytest.mark.parametrize("compatibility_mode", [False, True])
+def test_without_a_post_mlp_norm_the_directions_are_w_out(architecture, compatibility_mode, tiny_tokenizer) -> None:
+    model = bridge_from_hf(
+        tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=compatibility_mode
+    )
+    for layer in range(model.cfg.n_layers):
+        directions, W_out = output_directions(model, layer), model.W_out[layer].detach().float()
+        assert torch.equal(directions, W_out)
+        assert directions.stride() == W_out.stride()  # same layout, same rounding in the products
+
+
+def test_post_norm_gain_reads_each_weight_convention() -> None:
+    # Signed weights from 0.01 to 1e5: beyond real Gemma gains (up to ~1.7e3), where a
+    # difference of 1 is a small relative change; exactly -1 (Gemma gain 0) included.
+    weight = torch.logspace(-2, 5, 8) * torch.tensor([1.0, -1.0] * 4)
+    weight[3] = -1.0
+    gemma_norm, llama_norm = Gemma3RMSNorm(8), LlamaRMSNorm(8)
+    with torch.no_grad():
+        gemma_norm.weight.copy_(weight)
+        llama_norm.weight.copy_(weight)
+    assert torch.equal(post_norm_gain(gemma_norm), 1.0 + weight)
+    assert torch.equal(post_norm_gain(llama_norm), weight)
+
+
+@pytest.mark.parametrize(
+    "norm",
+    [torch.nn.LayerNorm(8), torch.nn.RMSNorm(8, elementwise_affine=False), torch.nn.Identity()],
+    ids=["layernorm-centres", "no-weight", "not-a-norm"],
+)
+def test_post_norm_gain_rejects_other_modules(norm) -> None:
+    with pytest.raises(ConfigError, match="post-MLP norm"):
+        post_norm_gain(norm)
+
+
+def test_an_unsupported_post_mlp_norm_is_an_error(tiny_gemma3) -> None:
+    tiny_gemma3.blocks[1].ln2_post.set_original_component(torch.nn.LayerNorm(tiny_gemma3.cfg.d_model))
+    with pytest.raises(ConfigError, match="LayerNorm"):
+        neuron_vocab_moments(tiny_gemma3, layers=[1])
+    with pytest.raises(ConfigError, match="LayerNorm"):
+        class_neurons(tiny_gemma3, [3, 4])
+    assert len(neuron_vocab_moments(tiny_gemma3, layers=[0, 2])) == 2 * tiny_gemma3.cfg.d_mlp
+
