@@ -29,7 +29,11 @@ from experiments.common import (
     save_summary,
     save_table,
 )
-from stages_of_inference.analyses.subjoiner import SubjoinerDetails, subjoiner_heads
+from stages_of_inference.analyses.subjoiner import (
+    SubjoinerDetails,
+    subjoiner_heads,
+    subjoiner_pattern,
+)
 from stages_of_inference.plots.subjoiner import plot_head_scores, plot_subjoiner_pattern
 
 NAME = "subjoiner"
@@ -85,8 +89,8 @@ def run(config: ExperimentConfig, settings: PromptSettings = PromptSettings()) -
     }
     save_summary(summary, folder, NAME)
     save_figure(plot_head_scores(ranking, title=f"{config.model}: subjoiner score per head"), folder, NAME)
-    pattern = plot_subjoiner_pattern(model, details.targets[0], int(top["layer"]), int(top["head"]))
-    save_figure(pattern, folder, f"{NAME}_pattern")
+    pattern = subjoiner_pattern(model, details.targets[0], int(top["layer"]), int(top["head"]))
+    save_figure(plot_subjoiner_pattern(pattern), folder, f"{NAME}_pattern")
     print(f"{config.model}: subjoiner tables, summary and figures in {folder}")
     return ranking
 

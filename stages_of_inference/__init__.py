@@ -8,8 +8,10 @@ Example:
     >>> model = soi.load_model("smollm2-135m")  # doctest: +SKIP
     >>> tokens = soi.load_corpus("embedded", model, n_tokens=4096, seq_len=256, seed=0)  # doctest: +SKIP
     >>> table = soi.robustness_sweep(model, tokens)  # doctest: +SKIP
+    >>> soi.plots.plot_robustness(table)  # doctest: +SKIP
 """
 
+from stages_of_inference import plots
 from stages_of_inference.analyses.attention import previous_token_attention
 from stages_of_inference.analyses.cka import MinibatchCKA, cka_matrix, linear_cka
 from stages_of_inference.analyses.logit_lens import logit_lens, logit_lens_top_tokens
@@ -20,7 +22,7 @@ from stages_of_inference.analyses.neurons import (
     neuron_vocab_moments,
 )
 from stages_of_inference.analyses.norms import component_norms
-from stages_of_inference.analyses.subjoiner import subjoiner_heads
+from stages_of_inference.analyses.subjoiner import subjoiner_heads, subjoiner_pattern
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.errors import (
     ConfigError,
@@ -44,17 +46,6 @@ from stages_of_inference.interventions import (
 )
 from stages_of_inference.layers import relative_depth
 from stages_of_inference.models.loading import available_models, load_model
-from stages_of_inference.plots.attention import plot_previous_token_attention
-from stages_of_inference.plots.cka import plot_cka
-from stages_of_inference.plots.logit_lens import (
-    plot_logit_lens,
-    plot_top_tokens_heatmap,
-)
-from stages_of_inference.plots.neurons import plot_neuron_counts
-from stages_of_inference.plots.norms import plot_component_norms
-from stages_of_inference.plots.robustness import plot_robustness
-from stages_of_inference.plots.stages import add_stage_bands
-from stages_of_inference.plots.subjoiner import plot_subjoiner_pattern
 from stages_of_inference.scoring.metrics import token_metrics
 from stages_of_inference.stages import detect_stages
 from stages_of_inference.sweep import robustness_sweep
@@ -70,7 +61,6 @@ __all__ = [
     "NumericalError",
     "ResultsError",
     "StagesError",
-    "add_stage_bands",
     "available_models",
     "cka_matrix",
     "class_neurons",
@@ -91,18 +81,12 @@ __all__ = [
     "logit_lens_top_tokens",
     "neuron_counts",
     "neuron_vocab_moments",
-    "plot_cka",
-    "plot_component_norms",
-    "plot_logit_lens",
-    "plot_neuron_counts",
-    "plot_previous_token_attention",
-    "plot_robustness",
-    "plot_subjoiner_pattern",
-    "plot_top_tokens_heatmap",
+    "plots",
     "previous_token_attention",
     "relative_depth",
     "robustness_sweep",
     "subjoiner_heads",
+    "subjoiner_pattern",
     "swap_layers",
     "token_metrics",
     "zero_ablation_hook",

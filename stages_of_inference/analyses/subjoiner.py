@@ -38,7 +38,7 @@ from torch import Tensor
 from stages_of_inference.activations import cached_batches
 from stages_of_inference.corpus import EMBEDDED_CORPUS, iter_documents
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.layers import n_layers_of
+from stages_of_inference.layers import check_layer, n_layers_of
 from stages_of_inference.tokens import bos_token_id
 
 _WORD = re.compile(r"[A-Za-z]+")
@@ -300,6 +300,51 @@ def rank_heads(details: SubjoinerDetails) -> pd.DataFrame:
         }
     )
     return table.sort_values("score", ascending=False, kind="stable", ignore_index=True)
+
+
+def subjoiner_pattern(model: torch.nn.Module, prompt: str | Prompt, layer: int, head: int) -> pd.DataFrame:
+    """One head's attention pattern on one prompt (BOS prepended to a text prompt).
+
+    Args:
+        model: A ``TransformerBridge``.
+        prompt: Text, or a :class:`Prompt` (e.g. from :func:`subjoiner_heads`'s details).
+        layer: The head's layer (0-based; negative counts from the end).
+        head: The head's index in its layer.
+
+    Returns:
+        One row per (query, key) position pair, queries in order and keys in order
+        within each query: ``layer``, ``head``, ``query``, ``key``, ``query_token``,
+        ``key_token`` (each position's token text) and ``weight`` (float32; 0 for keys
+        after the query, as attention is causal).
+
+    Raises:
+        ConfigError: The layer or head is out of range, or the prompt is empty.
+
+    Example:
+        >>> pattern = subjoiner_pattern(model, details.targets[0], layer=1, head=6)  # doctest: +SKIP
+        >>> pattern.groupby("query").weight.sum()  # doctest: +SKIP
+    """
+    layer = check_layer(layer, n_layers_of(model))
+    n_heads = int(model.cfg.n_heads)
+    if isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < n_heads:
+        raise ConfigError(f"head {head!r} is out of range: this model has heads 0 to {n_heads - 1}")
+    tokens = _prompt_tokens(model, prompt)
+    name = f"blocks.{layer}.attn.hook_pattern"
+    _, _, cache = next(cached_batches(model, tokens[None], [name], batch_size=1))
+    weights = cache[name][0, head].float()
+    texts = model.tokenizer.batch_decode([[token] for token in tokens.tolist()])
+    n = len(texts)
+    return pd.DataFrame(
+        {
+            "layer": layer,
+            "head": head,
+            "query": [query for query in range(n) for _ in range(n)],
+            "key": list(range(n)) * n,
+            "query_token": [text for text in texts for _ in range(n)],
+            "key_token": texts * n,
+            "weight": weights.flatten().numpy(),
+        }
+    )
 
 
 def _prompt_tokens(model: Any, prompt: str | Prompt) -> Tensor:

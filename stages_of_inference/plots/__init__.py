@@ -1,6 +1,39 @@
 """Figures: plotly figures of every result table, to show, compose or export.
 
-``style`` holds what all figures share (one colour per model); each other module draws
-one family of figures from the tables of :mod:`stages_of_inference.analyses`, the sweep
-and the stage estimate.
+``style`` holds what all figures share (one colour per model, grouping a table by
+model, uncertainty bands, the depth axis titles) and ``stages`` shades estimated
+stages behind a figure; each other module draws one family of figures from the tables
+of :mod:`stages_of_inference.analyses`, the sweep and the stage estimate.
+
+Example:
+    >>> import stages_of_inference as soi
+    >>> figure = soi.plots.plot_robustness(table)  # doctest: +SKIP
 """
+
+from stages_of_inference.plots.attention import plot_previous_token_attention
+from stages_of_inference.plots.cka import plot_cka
+from stages_of_inference.plots.logit_lens import (
+    plot_logit_lens,
+    plot_top_tokens_heatmap,
+)
+from stages_of_inference.plots.neurons import plot_neuron_counts
+from stages_of_inference.plots.norms import plot_component_norms
+from stages_of_inference.plots.robustness import plot_robustness
+from stages_of_inference.plots.stages import add_stage_bands
+from stages_of_inference.plots.style import combine_tables, model_colours
+from stages_of_inference.plots.subjoiner import plot_head_scores, plot_subjoiner_pattern
+
+__all__ = [
+    "add_stage_bands",
+    "combine_tables",
+    "model_colours",
+    "plot_cka",
+    "plot_component_norms",
+    "plot_head_scores",
+    "plot_logit_lens",
+    "plot_neuron_counts",
+    "plot_previous_token_attention",
+    "plot_robustness",
+    "plot_subjoiner_pattern",
+    "plot_top_tokens_heatmap",
+]

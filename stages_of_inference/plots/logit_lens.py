@@ -6,7 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from stages_of_inference.plots.style import model_colours
+from stages_of_inference.plots.style import (
+    LENS_DEPTH_AXIS_TITLE,
+    by_model,
+    model_colours,
+)
 
 PLOTTED_METRICS = {
     "entropy_bits": "entropy (bits)",
@@ -16,9 +20,11 @@ PLOTTED_METRICS = {
     "agreement_with_final": "top-1 agreement with final",
     "true_token_rank": "mean rank of true token",
 }
+"""The metrics shown, one subplot each, with their subplot titles."""
+
 
 def plot_logit_lens(table: pd.DataFrame) -> go.Figure:
-    """Each lens metric against relative depth, one subplot per metric.
+    """Each lens metric against relative depth (``point / L``), one subplot per metric.
 
     With a ``model`` column (tables of several models concatenated), one line per model.
 
@@ -30,25 +36,21 @@ def plot_logit_lens(table: pd.DataFrame) -> go.Figure:
         6
     """
     figure = make_subplots(rows=2, cols=3, subplot_titles=list(PLOTTED_METRICS.values()))
-    models = _by_model(table)
+    models = by_model(table)
     colours = model_colours(name for name, _ in models)
     for index, metric in enumerate(PLOTTED_METRICS):
-        for name, group in models:
+        for name, rows in models:
             figure.add_trace(
                 go.Scatter(
-                    x=group.relative_depth, y=group[metric], mode="lines+markers", name=name,
-                    legendgroup=name, showlegend=index == 0, line={"color": colours[name]},
+                    x=rows.relative_depth, y=rows[metric], mode="lines+markers", name=name or "model",
+                    legendgroup=name or "model", showlegend=index == 0, line={"color": colours[name]},
                 ),
                 row=index // 3 + 1, col=index % 3 + 1,
             )
-    figure.update_xaxes(title_text="relative depth")
+    figure.update_xaxes(title_text=LENS_DEPTH_AXIS_TITLE)
     figure.update_layout(title="Logit lens across depth", height=650)
     return figure
 
-def _by_model(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    if "model" not in table.columns:
-        return [("model", table)]
-    return [(str(name), group) for name, group in table.groupby("model", sort=False)]
 
 def plot_top_tokens_heatmap(top: pd.DataFrame) -> go.Figure:
     """Layer x position heatmap of the lens's top-1 probability, the token text in each cell.

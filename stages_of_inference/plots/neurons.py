@@ -5,7 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from stages_of_inference.plots.style import model_colours
+from stages_of_inference.plots.style import DEPTH_AXIS_TITLE, by_model, model_colours
+
+KIND_DASHES = {"prediction": "solid", "suppression": "dash"}
+"""The line style of each neuron kind (the colour is the model's)."""
 
 
 def plot_neuron_counts(counts: pd.DataFrame) -> go.Figure:
@@ -17,25 +20,24 @@ def plot_neuron_counts(counts: pd.DataFrame) -> go.Figure:
         >>> import pandas as pd
         >>> counts = pd.DataFrame({"layer": [0, 1], "relative_depth": [0.0, 1.0],
         ...                        "prediction": [0, 5], "suppression": [1, 9]})
-        >>> len(plot_neuron_counts(counts).data)
-        2
+        >>> [trace.name for trace in plot_neuron_counts(counts).data]
+        ['prediction', 'suppression']
     """
     figure = go.Figure()
-    groups = list(counts.groupby("model", sort=False)) if "model" in counts.columns else [(None, counts)]
-    colours = model_colours(model_name for model_name, _ in groups)
-    for model_name, group in groups:
-        ordered = group.sort_values("relative_depth")
-        for kind, dash in (("prediction", "solid"), ("suppression", "dash")):
-            label = kind if model_name is None else f"{model_name} {kind}"
+    models = by_model(counts)
+    colours = model_colours(name for name, _ in models)
+    for name, rows in models:
+        ordered = rows.sort_values("relative_depth")
+        for kind, dash in KIND_DASHES.items():
             figure.add_trace(
                 go.Scatter(
                     x=ordered["relative_depth"], y=ordered[kind], mode="lines+markers",
-                    name=label, line={"dash": dash, "color": colours[str(model_name)]},
+                    name=f"{name} {kind}" if name else kind, line={"dash": dash, "color": colours[name]},
                 )
             )
     figure.update_layout(
         title="Prediction and suppression neurons across depth",
-        xaxis_title="relative depth (layer / (L - 1))",
+        xaxis_title=DEPTH_AXIS_TITLE,
         yaxis_title="neurons",
     )
     return figure

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from itertools import cycle
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from stages_of_inference.analyses.norms import COMPONENTS
+from stages_of_inference.plots.style import DEPTH_AXIS_TITLE, by_model, model_colours
+
+COMPONENT_DASHES = dict(zip(COMPONENTS, cycle(("solid", "dash", "dot", "dashdot"))))
+"""The line style of each component (the colour is the model's)."""
 
 
 def plot_component_norms(table: pd.DataFrame) -> go.Figure:
     """Each component's mean norm against relative depth, log y axis.
 
-    One line per component, and per ``model`` if the table has that column.
+    One line per component (its own dash style), and per ``model`` (its own colour) if
+    the table has that column.
 
     Example:
         >>> table = pd.DataFrame({"layer": [0, 1], "relative_depth": [0.0, 1.0],
@@ -20,18 +27,24 @@ def plot_component_norms(table: pd.DataFrame) -> go.Figure:
         >>> figure = plot_component_norms(table)
         >>> len(figure.data), figure.layout.yaxis.type
         (3, 'log')
+        >>> [trace.line.dash for trace in figure.data]
+        ['solid', 'dash', 'dot']
     """
-    groups = table.groupby("model", sort=False) if "model" in table.columns else [(None, table)]
     figure = go.Figure()
-    for name, group in groups:
-        for column in COMPONENTS:
-            label = column.removesuffix("_norm") + ("" if name is None else f" ({name})")
+    models = by_model(table)
+    colours = model_colours(name for name, _ in models)
+    for name, rows in models:
+        for column, dash in COMPONENT_DASHES.items():
+            label = column.removesuffix("_norm") + (f" ({name})" if name else "")
             figure.add_trace(
-                go.Scatter(x=group.relative_depth, y=group[column], mode="lines+markers", name=label)
+                go.Scatter(
+                    x=rows.relative_depth, y=rows[column], mode="lines+markers", name=label,
+                    line={"dash": dash, "color": colours[name]},
+                )
             )
     figure.update_layout(
         title="Mean L2 norm of each block's outputs",
-        xaxis_title="relative depth (layer / (L - 1))",
+        xaxis_title=DEPTH_AXIS_TITLE,
         yaxis_title="mean L2 norm (non-BOS tokens)",
         yaxis_type="log",
     )

@@ -11,7 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from stages_of_inference.plots.style import model_colours
+from stages_of_inference.plots.style import (
+    DEPTH_AXIS_TITLE,
+    add_band,
+    by_model,
+    model_colours,
+)
 
 PANELS = {
     "kl": "KL(original ‖ intervened), nats",
@@ -20,6 +25,9 @@ PANELS = {
     "entropy_bits": "entropy, bits",
 }
 """The default metrics shown, one row of panels each, with their axis titles."""
+
+COLUMN_TITLES = {"delete": "delete one layer", "swap": "swap adjacent layers"}
+"""The title of each intervention's column of panels."""
 
 
 def plot_robustness(
@@ -37,51 +45,42 @@ def plot_robustness(
         >>> import pandas as pd
         >>> row = dict(intervention="delete", layer=0, relative_depth=0.0, kl=1.0, kl_ci_low=0.5, kl_ci_high=1.5)
         >>> fig = plot_robustness(pd.DataFrame([row]), ["kl"])
-        >>> len(fig.data) >= 1
-        True
+        >>> [trace.fill for trace in fig.data]  # the CI band, then the line
+        ['toself', None]
     """
     metrics = metrics or list(PANELS)
-    frame = table if "model" in table else table.assign(model="model")
-    kinds = [k for k in ("delete", "swap") if k in set(frame.intervention)]
+    kinds = [kind for kind in COLUMN_TITLES if kind in set(table.intervention)]
     figure = make_subplots(
-        rows=len(metrics), cols=len(kinds), shared_xaxes=True, column_titles=[f"{k} one layer" if k == "delete" else "swap adjacent layers" for k in kinds],
+        rows=len(metrics), cols=len(kinds), shared_xaxes=True, column_titles=[COLUMN_TITLES[k] for k in kinds],
         vertical_spacing=0.06, horizontal_spacing=0.06,
     )
-    colours = model_colours(frame.model)
+    models = by_model(table)
+    colours = model_colours(name for name, _ in models)
     for row, metric in enumerate(metrics, start=1):
         for col, kind in enumerate(kinds, start=1):
-            for model, part in frame[frame.intervention == kind].groupby("model", sort=False):
-                part = part.sort_values("relative_depth")
-                _add_band(figure, part, metric, colours[str(model)], row, col)
-                figure.add_trace(
-                    go.Scatter(
-                        x=part.relative_depth, y=part[metric], mode="lines+markers", name=str(model),
-                        legendgroup=str(model), showlegend=row == 1 and col == 1, line={"color": colours[str(model)]},
-                        customdata=part.layer, hovertemplate="layer %{customdata}<br>%{y:.4g}",
-                    ),
-                    row=row, col=col,
-                )
+            for name, rows in models:
+                part = rows[rows.intervention == kind].sort_values("relative_depth")
+                if part.empty:
+                    continue
+                _add_trace(figure, part, metric, name or "model", colours[name], row, col)
         figure.update_yaxes(title_text=PANELS.get(metric, metric), row=row, col=1)
-    figure.update_xaxes(title_text="relative depth (layer / (L − 1))", row=len(metrics))
+    figure.update_xaxes(title_text=DEPTH_AXIS_TITLE, row=len(metrics))
     figure.update_layout(height=260 * len(metrics) + 80, title=title, template="plotly_white")
     return figure
 
 
-def _add_band(figure: go.Figure, part: pd.DataFrame, metric: str, colour: str, row: int, col: int) -> None:
+def _add_trace(
+    figure: go.Figure, part: pd.DataFrame, metric: str, label: str, colour: str, row: int, col: int
+) -> None:
+    """One model's line in one panel, over its CI band when the table has one."""
     low, high = f"{metric}_ci_low", f"{metric}_ci_high"
-    if low not in part or part[low].isna().all():
-        return
+    if low in part and not part[low].isna().all():
+        add_band(figure, part.relative_depth, part[low], part[high], colour, legendgroup=label, row=row, col=col)
     figure.add_trace(
         go.Scatter(
-            x=list(part.relative_depth) + list(part.relative_depth[::-1]),
-            y=list(part[high]) + list(part[low][::-1]),
-            fill="toself", fillcolor=colour, opacity=0.2, line={"width": 0},
-            hoverinfo="skip", showlegend=False,
+            x=part.relative_depth, y=part[metric], mode="lines+markers", name=label,
+            legendgroup=label, showlegend=row == 1 and col == 1, line={"color": colour},
+            customdata=part.layer, hovertemplate="layer %{customdata}<br>%{y:.4g}",
         ),
         row=row, col=col,
     )
-
-
-def combine_tables(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One table with a ``model`` column from per-model sweep tables (for overlays)."""
-    return pd.concat([t.assign(model=name) for name, t in tables.items()], ignore_index=True)

@@ -15,6 +15,8 @@ STAGE_COLOURS = {
     "prediction ensembling": "rgba(255, 127, 14, 0.12)",
     "residual sharpening": "rgba(214, 39, 40, 0.12)",
 }
+"""The fill of each stage's band (a stage not listed gets a faint grey)."""
+
 
 def add_stage_bands(
     figure: go.Figure,
@@ -65,6 +67,7 @@ def add_stage_bands(
                        "font": {"size": 10}},
             )
     return figure
+
 
 def _band(row: object, lens_points: bool) -> tuple[float, float]:
     """The x extent of a stage's band: its layers widened by half a layer on each side."""

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
-import torch
-
-from stages_of_inference.activations import cached_batches
-from stages_of_inference.analyses.subjoiner import Prompt, _prompt_tokens
-from stages_of_inference.errors import ConfigError
-from stages_of_inference.layers import check_layer, n_layers_of
 
 
 def plot_head_scores(ranking: pd.DataFrame, *, title: str = "Subjoiner score per head") -> go.Figure:
@@ -29,23 +23,28 @@ def plot_head_scores(ranking: pd.DataFrame, *, title: str = "Subjoiner score per
     figure.update_yaxes(autorange="reversed")
     return figure
 
-def plot_subjoiner_pattern(model: torch.nn.Module, prompt: str | Prompt, layer: int, head: int) -> go.Figure:
-    """Heatmap of one head's attention pattern on one prompt (BOS prepended).
+
+def plot_subjoiner_pattern(pattern: pd.DataFrame) -> go.Figure:
+    """Heatmap of one head's attention pattern on one prompt.
 
     Rows are query positions, columns key positions, each labelled ``index:token``.
 
+    Args:
+        pattern: A :func:`~stages_of_inference.analyses.subjoiner.subjoiner_pattern` table.
+
     Example:
-        >>> plot_subjoiner_pattern(model, details.targets[0], layer=1, head=6)  # doctest: +SKIP
+        >>> pattern = pd.DataFrame({"layer": 1, "head": 6, "query": [0, 0, 1, 1], "key": [0, 1, 0, 1],
+        ...     "query_token": ["<s>", "<s>", "Hi", "Hi"], "key_token": ["<s>", "Hi", "<s>", "Hi"],
+        ...     "weight": [1.0, 0.0, 0.3, 0.7]})
+        >>> figure = plot_subjoiner_pattern(pattern)
+        >>> figure.data[0].z.tolist(), figure.data[0].x
+        ([[1.0, 0.0], [0.3, 0.7]], ('0:<s>', '1:Hi'))
     """
-    layer = check_layer(layer, n_layers_of(model))
-    n_heads = int(model.cfg.n_heads)
-    if isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < n_heads:
-        raise ConfigError(f"head {head!r} is out of range: this model has heads 0 to {n_heads - 1}")
-    tokens = _prompt_tokens(model, prompt)
-    name = f"blocks.{layer}.attn.hook_pattern"
-    _, _, cache = next(cached_batches(model, tokens[None], [name], batch_size=1))
-    labels = [f"{i}:{text}" for i, text in enumerate(model.tokenizer.batch_decode([[t] for t in tokens.tolist()]))]
-    figure = go.Figure(go.Heatmap(z=cache[name][0, head].float().numpy(), x=labels, y=labels, colorscale="Blues"))
+    weights = pattern.pivot(index="query", columns="key", values="weight").sort_index().sort_index(axis=1)
+    tokens = pattern.drop_duplicates("key").set_index("key").key_token
+    labels = [f"{position}:{tokens[position]}" for position in weights.columns]
+    figure = go.Figure(go.Heatmap(z=weights.to_numpy(), x=labels, y=labels, colorscale="Blues"))
+    layer, head = pattern["layer"].iloc[0], pattern["head"].iloc[0]
     figure.update_layout(
         title=f"Attention pattern, layer {layer} head {head}", xaxis_title="key", yaxis_title="query"
     )

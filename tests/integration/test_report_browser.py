@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.report import build_report
+from stages_of_inference.report import build_report
 from stages_of_inference.runs.atomic import write_json, write_parquet
 
 pytestmark = pytest.mark.integration

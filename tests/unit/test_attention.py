@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import doctest
-import math
 
-import pandas as pd
 import pytest
 import torch
 
@@ -16,7 +14,6 @@ from stages_of_inference.analyses.attention import (
     previous_token_weight,
 )
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.plots.attention import plot_previous_token_attention
 
 
 def test_doctests_pass() -> None:
@@ -91,11 +88,3 @@ def test_largest_allowed_k_runs(tiny_model) -> None:
 def test_bad_input_raises_config_error(tiny_model, tokens, by) -> None:
     with pytest.raises(ConfigError):
         previous_token_attention(tiny_model, tokens, k=2, by=by)
-
-
-def test_plot_has_a_band_and_a_line_per_group() -> None:
-    table = pd.DataFrame({"layer": [0, 1] * 2, "relative_depth": [0.0, 1.0] * 2, "mean": [0.1, 0.2] * 2,
-                          "sem": [0.01, math.nan] * 2, "n_documents": 3, "model": ["a", "a", "b", "b"]})
-    figure = plot_previous_token_attention(table)
-    assert len(figure.data) == 4
-    assert figure.data[0].fill == "toself"

@@ -15,7 +15,6 @@ from stages_of_inference.analyses.cka import (
     linear_cka,
 )
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.plots.cka import plot_cka
 
 
 def test_cka_matrix_is_a_symmetric_layer_table_with_unit_diagonal(tiny_model, tiny_tokens) -> None:
@@ -89,9 +88,3 @@ def test_accumulator_needs_updates_of_a_fixed_size() -> None:
     with pytest.raises(ConfigError):
         accumulator.update([torch.randn(8, 2)])
     assert accumulator.n_minibatches == 1 and accumulator.matrix().shape == (2, 2)
-
-
-def test_plot_cka_is_a_heatmap_of_the_matrix() -> None:
-    matrix = pd.DataFrame([[1.0, 0.2], [0.2, 1.0]], index=[4, 7], columns=[4, 7])
-    heatmap = plot_cka(matrix).data[0]
-    assert list(heatmap.x) == [4, 7] and np.asarray(heatmap.z).tolist() == matrix.values.tolist()

@@ -7,7 +7,6 @@ import importlib
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -20,10 +19,6 @@ from stages_of_inference.analyses.logit_lens import (
     true_token_rank,
 )
 from stages_of_inference.errors import ConfigError, NumericalError
-from stages_of_inference.plots.logit_lens import (
-    plot_logit_lens,
-    plot_top_tokens_heatmap,
-)
 from stages_of_inference.scoring.metrics import Distribution
 
 
@@ -152,11 +147,3 @@ def test_top_tokens_rejects_bad_k(tiny_model, k) -> None:
 def test_top_tokens_rejects_an_empty_prompt(tiny_model) -> None:
     with pytest.raises(ConfigError, match="empty"):
         logit_lens_top_tokens(tiny_model, "")
-
-
-def test_plots_have_one_trace_per_model_and_metric(tiny_model, tiny_tokens) -> None:
-    table = logit_lens(tiny_model, tiny_tokens)
-    both = pd.concat([table.assign(model="a"), table.assign(model="b")])
-    assert len(plot_logit_lens(both).data) == 2 * 6
-    heatmap = plot_top_tokens_heatmap(logit_lens_top_tokens(tiny_model, "The for statement"))
-    assert heatmap.data[0].z.shape[0] == tiny_model.cfg.n_layers + 1

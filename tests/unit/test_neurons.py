@@ -22,7 +22,6 @@ from stages_of_inference.analyses.neurons import (
 )
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.models.loading import bridge_from_hf
-from stages_of_inference.plots.neurons import plot_neuron_counts
 from tests.tiny_models import tiny_hf_model
 
 COLUMNS = ["layer", "neuron", "relative_depth", "mean", "variance", "skew", "kurtosis"]
@@ -94,13 +93,11 @@ def test_counts_per_layer_include_zero_rows() -> None:
     assert counts[["layer", "prediction", "suppression"]].values.tolist() == [[0, 0, 1], [1, 1, 0]]
 
 
-def test_counts_and_plot_keep_models_apart() -> None:
+def test_counts_keep_models_apart() -> None:
     classified = classify_neurons(_toy_moments())
     both = pd.concat([classified.assign(model="a"), classified.assign(model="b")])
     counts = neuron_counts(both)
     assert counts["model"].tolist() == ["a", "a", "b", "b"]
-    figure = plot_neuron_counts(counts)
-    assert [trace.name for trace in figure.data] == ["a prediction", "a suppression", "b prediction", "b suppression"]
 
 
 def test_counts_need_a_kind_column() -> None:

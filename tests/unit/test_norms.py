@@ -5,14 +5,12 @@ from __future__ import annotations
 import doctest
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from stages_of_inference.analyses import norms as norms_module
 from stages_of_inference.analyses.norms import COMPONENTS, component_norms
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.plots.norms import plot_component_norms
 
 
 def test_doctests_pass() -> None:
@@ -59,13 +57,6 @@ def test_bos_position_is_excluded(tiny_model, tiny_tokens) -> None:
 def test_bad_tokens_raise_config_error(tiny_model, tokens) -> None:
     with pytest.raises(ConfigError, match="at least 2 positions"):
         component_norms(tiny_model, tokens)
-
-
-def test_plot_uses_a_log_axis_and_one_line_per_component_and_model(tiny_model, tiny_tokens) -> None:
-    table = component_norms(tiny_model, tiny_tokens)
-    figure = plot_component_norms(pd.concat([table.assign(model="a"), table.assign(model="b")]))
-    assert figure.layout.yaxis.type == "log"
-    assert len(figure.data) == 2 * len(COMPONENTS)
 
 
 @pytest.mark.oracle

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
-from plotly.subplots import make_subplots
 
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.plots.stages import add_stage_bands
 from stages_of_inference.stages import COMBINED_MIDDLE, STAGES, detect_stages, fit_step
 
 N = 20
@@ -271,27 +268,3 @@ def test_missing_input_and_missing_columns_raise() -> None:
         detect_stages()
     with pytest.raises(ConfigError, match="kl_to_final"):
         detect_stages(logit_lens=pd.DataFrame({"layer": range(5), "kl": 1.0}))
-
-
-# ---------------------------------------------------------------- bands
-
-
-def test_bands_cover_every_subplot_and_meet_between_stages() -> None:
-    table, _ = detect_stages(sweep(deletion_kl()), attention(), logit_lens(), neurons())
-    figure = make_subplots(rows=2, cols=2)
-    for row in (1, 2):
-        for col in (1, 2):
-            figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1]), row=row, col=col)
-    add_stage_bands(figure, table)
-    shapes = figure.layout.shapes
-    assert len(shapes) == 4 * 4
-    first = [s for s in shapes if s.xref == "x"]
-    assert [s.yref for s in first] == ["y domain"] * 4
-    assert np.isclose(first[0].x1, first[1].x0) and np.isclose(first[0].x0, -0.5 / 19)
-
-
-def test_bands_on_logit_lens_points() -> None:
-    table, _ = detect_stages(neurons=neurons())
-    figure = add_stage_bands(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), table, lens_points=True)
-    last = figure.layout.shapes[-1]
-    assert (last.x0, last.x1) == pytest.approx((18.5 / N, 20.5 / N))

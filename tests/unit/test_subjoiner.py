@@ -10,9 +10,9 @@ from stages_of_inference.analyses.subjoiner import (
     attention_to_previous,
     build_prompts,
     subjoiner_heads,
+    subjoiner_pattern,
 )
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.plots.subjoiner import plot_subjoiner_pattern
 
 
 def _word_ids(model, word: str) -> tuple[int, ...]:
@@ -82,18 +82,34 @@ def test_bad_settings_raise(tiny_model, kwargs) -> None:
         build_prompts(tiny_model, **kwargs)
 
 
-def test_plot_shows_one_head_on_one_prompt(tiny_model) -> None:
-    figure = plot_subjoiner_pattern(tiny_model, "the attention pattern", layer=1, head=1)
-    n = len(tiny_model.tokenizer("the attention pattern", add_special_tokens=False)["input_ids"]) + 1
-    z = torch.tensor(figure.data[0].z)
-    assert z.shape == (n, n) and len(figure.data[0].x) == n
-    torch.testing.assert_close(z.sum(dim=1), torch.ones(n))
-    assert torch.triu(z, diagonal=1).abs().max() == 0  # causal
+def test_pattern_is_one_head_on_one_prompt(tiny_model) -> None:
+    pattern = subjoiner_pattern(tiny_model, "the attention pattern", layer=1, head=1)
+    ids = tiny_model.tokenizer("the attention pattern", add_special_tokens=False)["input_ids"]
+    n = len(ids) + 1
+    assert pattern.columns.tolist() == ["layer", "head", "query", "key", "query_token", "key_token", "weight"]
+    assert len(pattern) == n * n and (pattern.layer == 1).all() and (pattern["head"] == 1).all()
+    weights = torch.tensor(pattern.pivot(index="query", columns="key", values="weight").to_numpy())
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(n))
+    assert torch.triu(weights, diagonal=1).abs().max() == 0  # causal
+    tokens = pattern.drop_duplicates("key").key_token.tolist()
+    assert tokens == tiny_model.tokenizer.batch_decode([[tiny_model.tokenizer.bos_token_id]] + [[i] for i in ids])
+    assert (pattern.query_token == [tokens[q] for q in pattern["query"]]).all()
     prompt = Prompt(context="a b", word="c", tokens=(0, 5, 6, 7))
-    assert len(plot_subjoiner_pattern(tiny_model, prompt, layer=0, head=0).data[0].x) == 4
+    assert sorted(subjoiner_pattern(tiny_model, prompt, layer=0, head=0)["key"].unique()) == [0, 1, 2, 3]
+
+
+@pytest.mark.oracle
+def test_pattern_equals_the_full_cache(tiny_model) -> None:
+    prompt = Prompt(context="a b", word="c", tokens=(0, 5, 6, 7))
+    with torch.inference_mode():
+        _, cache = tiny_model.run_with_cache(torch.tensor([prompt.tokens]))
+    head = tiny_model.cfg.n_heads - 1
+    expected = cache["blocks.2.attn.hook_pattern"][0, head].float().flatten()
+    pattern = subjoiner_pattern(tiny_model, prompt, layer=2, head=head)
+    torch.testing.assert_close(torch.tensor(pattern.weight.to_numpy()), expected)
 
 
 @pytest.mark.parametrize(("layer", "head"), [(99, 0), (0, 99), (0, -1)])
-def test_plot_rejects_bad_heads(tiny_model, layer, head) -> None:
+def test_pattern_rejects_bad_heads(tiny_model, layer, head) -> None:
     with pytest.raises(ConfigError):
-        plot_subjoiner_pattern(tiny_model, "some text", layer=layer, head=head)
+        subjoiner_pattern(tiny_model, "some text", layer=layer, head=head)

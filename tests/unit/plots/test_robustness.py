@@ -1,0 +1,34 @@
+"""Unit tests of stages_of_inference.plots.robustness: panels, CI bands, one line per model."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stages_of_inference.plots.robustness import PANELS, plot_robustness
+from stages_of_inference.plots.style import DEPTH_AXIS_TITLE
+
+
+def _sweep(with_ci: bool) -> pd.DataFrame:
+    table = pd.DataFrame({"intervention": ["delete", "delete", "swap"], "layer": [0, 1, 0],
+                          "relative_depth": [0.0, 1.0, 0.0]})
+    for metric in PANELS:
+        table[metric] = [0.5, 0.7, 0.6]
+        if with_ci:
+            table[f"{metric}_ci_low"], table[f"{metric}_ci_high"] = table[metric] - 0.1, table[metric] + 0.1
+    return table
+
+
+def test_one_band_and_line_per_panel_and_model() -> None:
+    table = pd.concat([_sweep(True).assign(model="a"), _sweep(True).assign(model="b")], ignore_index=True)
+    figure = plot_robustness(table)
+    lines = [trace for trace in figure.data if trace.fill is None]
+    bands = [trace for trace in figure.data if trace.fill == "toself"]
+    assert len(lines) == len(bands) == len(PANELS) * 2 * 2  # metrics x interventions x models
+    assert sum(trace.showlegend is not False for trace in lines) == 2  # one legend entry per model
+    assert figure.layout.xaxis7.title.text == DEPTH_AXIS_TITLE  # bottom-left panel
+
+
+def test_without_ci_columns_there_is_no_band() -> None:
+    figure = plot_robustness(_sweep(False), ["kl"])
+    assert [trace.name for trace in figure.data] == ["model", "model"]  # delete, swap
+    assert all(trace.fill is None for trace in figure.data)

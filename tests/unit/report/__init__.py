@@ -1,0 +1,1 @@
+"""Unit tests of stages_of_inference.report: the HTML report of a results folder."""
