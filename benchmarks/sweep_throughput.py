@@ -68,16 +68,13 @@ from stages_of_inference.interventions import (  # noqa: E402
     Intervention,
     default_interventions,
     delete_layers,
+    final_residual,
 )
 from stages_of_inference.layers import n_layers_of  # noqa: E402
 from stages_of_inference.models.loading import bridge_from_hf, load_hf_model, load_model
 from stages_of_inference.scoring.metrics import TOKEN_METRICS, token_metrics
-from stages_of_inference.sweep import (
-    final_residual,
-    robustness_sweep,
-    score_batch,
-    summarize_shards,
-)
+from stages_of_inference.scoring.per_sequence import score_batch, summarize_shards
+from stages_of_inference.sweep import robustness_sweep
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma-3-270m")
 SEQ_LEN = 256

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from stages_of_inference.errors import ResultsError
 
@@ -48,9 +50,14 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
-def write_parquet(table: pd.DataFrame, path: Path) -> Path:
-    """Write a DataFrame as parquet, atomically."""
-    return _atomic_write(path, lambda stream: table.to_parquet(stream, index=False))
+def write_parquet(table: pd.DataFrame, path: Path, *, metadata: dict[str, str] | None = None) -> Path:
+    """Write a DataFrame as parquet, atomically, with optional key-value ``metadata`` in the file."""
+    if metadata is None:
+        return _atomic_write(path, lambda stream: table.to_parquet(stream, index=False))
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    extra = {key.encode(): value.encode() for key, value in metadata.items()}
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **extra})
+    return _atomic_write(path, lambda stream: pq.write_table(arrow, stream))
 
 
 def write_json(data: Any, path: Path) -> Path:

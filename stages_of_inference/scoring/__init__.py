@@ -2,6 +2,7 @@
 
 ``decode`` (the unembedding, whole or by vocabulary tiles) and ``workspace`` (reused
 buffers) feed ``chunks`` (scoring a chunk of tokens against the original model), whose
-per-token values are defined in ``metrics``; ``summary`` turns per-sequence sums into
-means with bootstrap confidence intervals.
+per-token values are defined in ``metrics``; ``per_sequence`` sums them over each
+sequence of a batch (the sweep's shard format) and builds the sweep's table, with
+``summary`` turning per-sequence sums into means with bootstrap confidence intervals.
 """

@@ -1,10 +1,16 @@
 """Oracle tests of layer interventions on the real models against plain Hugging Face.
 
 The oracle is an independently loaded raw HF model whose decoder layer list is edited
-by hand (layers removed or reordered in ``model.model.layers``; on Gemma 3 the per-slot
-``config.layer_types`` permuted the same way and ``config.num_hidden_layers`` set).
-Our interventions run on a bridge: with raw weights they must agree to 1e-5 in
-log-probability, in compatibility mode (folded norms, centred unembedding) to 1e-3.
+by hand (layers removed or reordered in ``model.model.layers``, ``config.num_hidden_layers``
+set; on Gemma 3 ``config.layer_types`` set to slot types written out by hand for each
+case, never computed by the code under test). Our interventions run on a bridge: with
+raw weights they must agree to 1e-5 in log-probability, in compatibility mode (folded
+norms, centred unembedding) to 1e-3.
+
+On a tiny Gemma 3, a second oracle checks the attention mask every moved block
+receives against masks built from their definition, and the logits against an HF
+Gemma built independently with the hand-written slot types and the layers' weights
+copied into their new slots.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from contextlib import contextmanager
 import pytest
 import torch
 from torch import nn
+from transformers import AutoModelForCausalLM
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.interventions import delete_layers, layer_order, swap_layers
-from stages_of_inference.models.loading import load_hf_model, load_model
+from stages_of_inference.interventions import delete_layers, final_residual, layer_order, swap_layers
+from stages_of_inference.models.loading import bridge_from_hf, load_hf_model, load_model
 from stages_of_inference.scoring.decode import unembed
-from stages_of_inference.sweep import final_residual
+from tests.tiny_models import tiny_config, tiny_hf_model
 
 pytestmark = pytest.mark.oracle
 
@@ -35,22 +42,24 @@ COMPAT_TOLERANCE_OVERRIDE = {("smollm2-135m", "delete 0"): 2e-3}
 SESSION_FIXTURE = {"smollm2-135m": "smollm2", "gemma-3-270m": "gemma3"}
 N_LAYERS = {"smollm2-135m": 30, "gemma-3-270m": 18}
 
-# (description, our context factory, the HF execution order)
+# Gemma 3 270M's slot types, written out by hand: "s" sliding, "g" global (layers 5, 11, 17).
+GEMMA_TYPES = "sssssgsssssgsssssg"
+# (description, our context factory, the HF execution order, Gemma's slot types for it by hand)
 CASES = {
     "smollm2-135m": [
-        ("delete 0", lambda m: delete_layers(m, [0]), [i for i in range(30) if i != 0]),
-        ("delete 15", lambda m: delete_layers(m, [15]), [i for i in range(30) if i != 15]),
-        ("delete 29", lambda m: delete_layers(m, [29]), list(range(29))),
-        ("swap 10-11", lambda m: swap_layers(m, 10, 11), [*range(10), 11, 10, *range(12, 30)]),
+        ("delete 0", lambda m: delete_layers(m, [0]), [i for i in range(30) if i != 0], None),
+        ("delete 15", lambda m: delete_layers(m, [15]), [i for i in range(30) if i != 15], None),
+        ("delete 29", lambda m: delete_layers(m, [29]), list(range(29)), None),
+        ("swap 10-11", lambda m: swap_layers(m, 10, 11), [*range(10), 11, 10, *range(12, 30)], None),
     ],
     "gemma-3-270m": [
-        ("delete 0", lambda m: delete_layers(m, [0]), [i for i in range(18) if i != 0]),
-        ("delete 9", lambda m: delete_layers(m, [9]), [i for i in range(18) if i != 9]),
-        ("delete 17", lambda m: delete_layers(m, [17]), list(range(17))),
-        ("swap 4-5", lambda m: swap_layers(m, 4, 5), [*range(4), 5, 4, *range(6, 18)]),
+        ("delete 0", lambda m: delete_layers(m, [0]), [i for i in range(18) if i != 0], "ssssgsssssgsssssg"),
+        ("delete 9", lambda m: delete_layers(m, [9]), [i for i in range(18) if i != 9], "sssssgssssgsssssg"),
+        ("delete 17", lambda m: delete_layers(m, [17]), list(range(17)), "sssssgsssssgsssss"),
+        ("swap 4-5", lambda m: swap_layers(m, 4, 5), [*range(4), 5, 4, *range(6, 18)], "ssssgssssssgsssssg"),
         # a deletion by execution order across the global layer 5: slot types must shift
         ("order without 5", lambda m: layer_order(m, [i for i in range(18) if i != 5]),
-         [i for i in range(18) if i != 5]),
+         [i for i in range(18) if i != 5], "ssssssssssgsssssg"),
     ],
 }
 CASE_IDS = [f"{name}:{case[0]}" for name, cases in CASES.items() for case in cases]
@@ -71,8 +80,8 @@ class Oracle:
             self.hf_base = log_probs(self.hf(self.tokens).logits)
             self.raw_base = log_probs(self.raw(self.tokens))
 
-    def hf_log_probs(self, order: list[int]) -> torch.Tensor:
-        with hf_layer_order(self.hf, order), torch.inference_mode():
+    def hf_log_probs(self, order: list[int], slot_types: str | None) -> torch.Tensor:
+        with hf_layer_order(self.hf, order, slot_types), torch.inference_mode():
             return log_probs(self.hf(self.tokens).logits)
 
 
@@ -80,18 +89,24 @@ def log_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits.float(), dim=-1)
 
 
+SLOT_TYPE = {"s": "sliding_attention", "g": "full_attention"}
+
+
 @contextmanager
-def hf_layer_order(hf_model: nn.Module, order: list[int]) -> Iterator[None]:
-    """Run a plain HF decoder's layers in ``order``, edited by hand."""
+def hf_layer_order(hf_model: nn.Module, order: list[int], slot_types: str | None) -> Iterator[None]:
+    """Run a plain HF decoder's layers in ``order``, edited by hand, with the slot types given
+    (``"s"``/``"g"`` per slot; ``None`` for models without per-slot types)."""
     decoder = hf_model.model
     layers = decoder.layers
     configs = {id(c): c for c in (hf_model.config, decoder.config)}.values()
     saved = [(c, c.num_hidden_layers, getattr(c, "layer_types", None)) for c in configs]
+    assert all((types is None) == (slot_types is None) for _, _, types in saved)
+    assert slot_types is None or len(slot_types) == len(order)
     decoder.layers = nn.ModuleList([layers[i] for i in order])
-    for config, _, types in saved:
+    for config, _, _ in saved:
         config.num_hidden_layers = len(order)
-        if types is not None:
-            config.layer_types = [types[i] for i in order]
+        if slot_types is not None:
+            config.layer_types = [SLOT_TYPE[kind] for kind in slot_types]
     try:
         yield
     finally:
@@ -125,7 +140,10 @@ def compat_model(request: pytest.FixtureRequest, name: str):
 
 
 def test_plain_forwards_agree(oracle: Oracle, request: pytest.FixtureRequest) -> None:
-    """The control: no intervention, the bridges equal HF."""
+    """The control: no intervention, the bridges equal HF (whose slot types are the hand-written ones)."""
+    types = getattr(oracle.hf.config, "layer_types", None)
+    if oracle.name == "gemma-3-270m":
+        assert types == [SLOT_TYPE[kind] for kind in GEMMA_TYPES]
     with torch.inference_mode():
         compat = log_probs(compat_model(request, oracle.name)(oracle.tokens))
     assert (oracle.raw_base - oracle.hf_base).abs().max() <= RAW_TOLERANCE
@@ -137,8 +155,8 @@ def test_intervention_equals_hand_edited_hf(oracle: Oracle, request: pytest.Fixt
     cases = CASES[oracle.name]
     if index >= len(cases):
         pytest.skip(f"{oracle.name} has {len(cases)} cases")
-    label, context, order = cases[index]
-    expected = oracle.hf_log_probs(order)
+    label, context, order, slot_types = cases[index]
+    expected = oracle.hf_log_probs(order, slot_types)
     # the intervention matters: far larger than the tolerances
     assert (expected - oracle.hf_base).abs().max() > 1e-2, label
     compat = compat_model(request, oracle.name)
@@ -167,7 +185,7 @@ def test_gemma_swap_needs_the_slot_types_permuted(oracle: Oracle) -> None:
             naive = log_probs(oracle.hf(oracle.tokens).logits)
     finally:
         decoder.layers = layers
-    assert (naive - oracle.hf_log_probs(order)).abs().max() > 1e-3
+    assert (naive - oracle.hf_log_probs(order, "ssssgssssssgsssssg")).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("mode", ["raw", "compat"])
@@ -188,3 +206,102 @@ def test_sweep_baseline_path_equals_the_full_forward(oracle: Oracle, request: py
             deleted = model(oracle.tokens)
         assert (unembed(model, short) - deleted).abs().max() <= 1e-4
         assert (deleted - logits).abs().max() > 1e-2
+
+
+# ---------------------------------------------------------------- Gemma 3 slot types, tiny model
+
+# The tiny Gemma 3 of tests/tiny_models.py: layers 0 and 2 slide (window 4), 1 and 3 are global.
+TINY_GEMMA_TYPES = ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]
+TINY_WINDOW = 4
+S, F = "sliding_attention", "full_attention"
+# (our context, the order, the slot types an HF model running that order must have, by hand)
+TINY_GEMMA_CASES = {
+    "swap 0-1": (lambda m: swap_layers(m, 0, 1), [1, 0, 2, 3], [F, S, S, F]),
+    "swap 1-3": (lambda m: swap_layers(m, 1, 3), [0, 3, 2, 1], [S, F, S, F]),
+    "reversed": (lambda m: layer_order(m, [3, 2, 1, 0]), [3, 2, 1, 0], [F, S, F, S]),
+    "without 1": (lambda m: layer_order(m, [0, 2, 3]), [0, 2, 3], [S, S, F]),
+    "repeats": (lambda m: layer_order(m, [3, 0, 0, 2, 1]), [3, 0, 0, 2, 1], [F, S, S, S, F]),
+}
+
+
+def allowed_keys(kind: str, n: int) -> torch.Tensor:
+    """Which keys each query may attend to, built from the definition: causal, and for a sliding
+    layer within the last ``TINY_WINDOW`` positions."""
+    query, key = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    causal = key <= query
+    return causal & (query - key < TINY_WINDOW) if kind == S else causal
+
+
+def independent_gemma(tokenizer_size: int, order: list[int], slot_types: list[str]) -> nn.Module:
+    """A fresh HF Gemma 3 built with ``len(order)`` layers and the given slot types, slot k
+    holding the weights of original layer ``order[k]`` (copied by name, no library code)."""
+    original = tiny_hf_model("gemma3", vocab_size=tokenizer_size).state_dict()
+    config = tiny_config("gemma3", tokenizer_size)
+    config.num_hidden_layers = len(order)
+    config.layer_types = list(slot_types)
+    config.architectures = ["Gemma3ForCausalLM"]
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    weights = {}
+    for name in model.state_dict():
+        if name.startswith("model.layers."):
+            slot, _, rest = name.removeprefix("model.layers.").partition(".")
+            weights[name] = original[f"model.layers.{order[int(slot)]}.{rest}"]
+        else:
+            weights[name] = original[name]
+    model.load_state_dict(weights)
+    return model
+
+
+def masks_received(model, tokens: torch.Tensor) -> dict[int, list[torch.Tensor]]:
+    """The attention mask each original layer's block receives, in the order the blocks run."""
+    received: dict[int, list[torch.Tensor]] = {}
+    handles = []
+    for layer, block in enumerate(model.blocks):
+        def capture(module, args, kwargs, layer=layer):
+            received.setdefault(layer, []).append(kwargs["attention_mask"])
+
+        handles.append(block.register_forward_pre_hook(capture, with_kwargs=True))
+    try:
+        with torch.inference_mode():
+            logits = model(tokens)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return received, logits
+
+
+@pytest.fixture(scope="module")
+def tiny_gemma(tiny_tokenizer):
+    return bridge_from_hf(tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
+                          compatibility_mode=False)
+
+
+def test_tiny_gemma_slot_types_are_the_hand_written_ones(tiny_gemma) -> None:
+    assert list(tiny_gemma.original_model.config.layer_types) == TINY_GEMMA_TYPES
+    assert tiny_gemma.original_model.config.sliding_window == TINY_WINDOW
+
+
+@pytest.mark.parametrize("case", list(TINY_GEMMA_CASES))
+def test_gemma_moved_layers_keep_their_attention_type(tiny_gemma, tiny_tokenizer, tiny_tokens, case) -> None:
+    """Every block gets its own layer's mask wherever it runs, and the logits equal an HF Gemma
+    built independently with the slot types written out by hand."""
+    context, order, slot_types = TINY_GEMMA_CASES[case]
+    tokens = tiny_tokens[:2]
+    assert tokens.shape[1] > TINY_WINDOW + 1  # sliding and global masks differ
+    with context(tiny_gemma):
+        received, logits = masks_received(tiny_gemma, tokens)
+    assert sorted(received) == sorted(set(order))
+    for layer, masks in received.items():
+        assert len(masks) == order.count(layer)
+        for mask in masks:
+            allowed = mask == 0 if mask.dtype != torch.bool else mask
+            expected = allowed_keys(TINY_GEMMA_TYPES[layer], tokens.shape[1])
+            assert torch.equal(allowed[0, 0].cpu(), expected), f"layer {layer} got the other attention type"
+    # what a reorder that leaves the slot types alone would run: the original pattern by slot
+    naive_types = [TINY_GEMMA_TYPES[slot % len(TINY_GEMMA_TYPES)] for slot in range(len(order))]
+    with torch.inference_mode():
+        expected_logits = independent_gemma(len(tiny_tokenizer), order, slot_types)(tokens).logits
+        naive_logits = independent_gemma(len(tiny_tokenizer), order, naive_types)(tokens).logits
+    assert (log_probs(logits) - log_probs(expected_logits)).abs().max() <= RAW_TOLERANCE
+    if slot_types != naive_types:  # the slot types matter here: the comparison can fail
+        assert (log_probs(naive_logits) - log_probs(expected_logits)).abs().max() > 1e-4

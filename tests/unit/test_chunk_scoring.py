@@ -81,12 +81,18 @@ def test_an_unchanged_residual_scores_exactly_like_the_reference() -> None:
     assert torch.equal(got["loss"], got["baseline_loss"])
 
 
+def several_tiles(monkeypatch: pytest.MonkeyPatch, vocabulary: int, tile: int) -> None:
+    """Score by tiles of ``tile`` entries, checking the vocabulary spans several, the last one partial."""
+    assert vocabulary > tile and vocabulary % tile != 0
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", tile)
+
+
 def test_top1_is_the_first_largest_logit_across_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ties resolve to the lowest vocabulary index, within a tile and across tiles, as argmax does."""
-    monkeypatch.setattr(decode, "VOCABULARY_TILE", 8)
-    linear = torch.nn.Linear(4, 40)
+    several_tiles(monkeypatch, 43, 8)
+    linear = torch.nn.Linear(4, 43)
     torch.nn.init.zeros_(linear.weight)
-    bias = torch.zeros(40)
+    bias = torch.zeros(43)
     bias[[11, 13, 30]] = 2.0  # the largest logit three times: tiles 1, 1 and 3
     bias[2] = 1.0  # the largest of the first tile only
     linear.bias.data = bias
@@ -97,9 +103,10 @@ def test_top1_is_the_first_largest_logit_across_tiles(monkeypatch: pytest.Monkey
     assert reference.compare(residual, "test")["baseline_correct"].tolist() == [1.0, 0.0, 0.0]
 
 
-def test_chunk_reference_tiles_and_agrees_with_full_logits(tiny_model) -> None:
+def test_chunk_reference_tiles_and_agrees_with_full_logits(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
     generator = torch.Generator().manual_seed(4)
     d_model, vocabulary = tiny_model.cfg.d_model, tiny_model.cfg.d_vocab
+    several_tiles(monkeypatch, vocabulary, 96)
     base = torch.randn(6, d_model, generator=generator)
     other = base + 0.5 * torch.randn(6, d_model, generator=generator)
     targets = torch.randint(0, vocabulary, (6,), generator=generator)
@@ -114,6 +121,7 @@ def test_chunk_reference_tiles_and_agrees_with_full_logits(tiny_model) -> None:
 
 def test_every_tile_goes_through_the_logit_transform(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
     """A softcap (Gemma 2 style) reaches the tiled metrics exactly as it reaches full logits."""
+    several_tiles(monkeypatch, tiny_model.cfg.d_vocab, 96)
     softcap = lambda logits: 0.5 * torch.tanh(logits / 0.5)  # noqa: E731
     monkeypatch.setattr(tiny_model.adapter, "apply_output_logits_transform", softcap)
     generator = torch.Generator().manual_seed(5)
@@ -121,7 +129,9 @@ def test_every_tile_goes_through_the_logit_transform(tiny_model, monkeypatch: py
     other = base + torch.randn(4, tiny_model.cfg.d_model, generator=generator)
     targets = torch.zeros(4, dtype=torch.long)
     with torch.inference_mode():
-        got = chunk_reference(tiny_model, base, targets, Workspace()).compare(other, "test")
+        tiled = chunk_reference(tiny_model, base, targets, Workspace())
+        assert isinstance(tiled, TiledReference)
+        got = tiled.compare(other, "test")
         expected = LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test")
         plain = LogitsReference(tiny_model, base, targets, Workspace())
         monkeypatch.undo()

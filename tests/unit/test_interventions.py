@@ -154,6 +154,45 @@ def test_swap_moves_gemma_attention_type_with_the_layer(tiny_model, architecture
     assert torch.equal(run(tiny_model, tiny_tokens), original)
 
 
+# ---------------------------------------------------------------- failures while installing
+
+
+@pytest.mark.parametrize("failing", ["num_hidden_layers", "layer_types", "block_list"])
+def test_a_failed_install_leaves_the_model_intact(tiny_model, tiny_tokens, architecture, failing, monkeypatch) -> None:
+    """A config attribute that refuses to be set, or a block list that cannot be built, half-way
+    through installing an order: the model runs as before and the next order installs."""
+    config = tiny_model.original_model.config
+    if failing == "layer_types" and getattr(config, "layer_types", None) is None:
+        pytest.skip(f"{architecture} has no per-slot layer types")
+    before = snapshot(tiny_model)
+    original = run(tiny_model, tiny_tokens)
+    with layer_order(tiny_model, [0, 2, 1, 3]):
+        reordered = run(tiny_model, tiny_tokens)
+    if failing == "block_list":
+        def refuse(self, *args, **kwargs):
+            raise RuntimeError("injected failure")
+
+        monkeypatch.setattr(nn.ModuleList, "__init__", refuse)
+    else:
+        real_setattr = type(config).__setattr__
+
+        def refuse(self, key, value):
+            if key == failing:
+                raise RuntimeError("injected failure")
+            real_setattr(self, key, value)
+
+        monkeypatch.setattr(type(config), "__setattr__", refuse)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        with layer_order(tiny_model, [0, 2, 1, 3]):
+            pytest.fail("the body must not run when installing failed")
+    monkeypatch.undo()
+    assert_restored(tiny_model, before)
+    assert torch.equal(run(tiny_model, tiny_tokens), original)
+    with layer_order(tiny_model, [0, 2, 1, 3]):  # not left "already active"
+        assert torch.equal(run(tiny_model, tiny_tokens), reordered)
+    assert_restored(tiny_model, before)
+
+
 # ---------------------------------------------------------------- equivalences
 
 

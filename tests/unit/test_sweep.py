@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from transformer_lens.model_bridge import TransformerBridge
 
-from stages_of_inference.errors import ConfigError
+from stages_of_inference.errors import ConfigError, ResultsError
 from stages_of_inference.interventions import (
     Intervention,
     default_interventions,
@@ -32,8 +34,20 @@ TOKEN_METRIC_OF = {
     "baseline_entropy_bits": "baseline_entropy_bits",
 }
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+# The layers each intervention of a 4-layer model runs, written out by hand: the
+# reference below runs these orders, never Intervention.order (the code under test).
+EXPECTED_ORDERS = {
+    ("delete", 0): [1, 2, 3],
+    ("delete", 1): [0, 2, 3],
+    ("delete", 2): [0, 1, 3],
+    ("delete", 3): [0, 1, 2],
+    ("swap", 0): [1, 0, 2, 3],
+    ("swap", 1): [0, 2, 1, 3],
+    ("swap", 2): [0, 1, 3, 2],
+}
+assert N_LAYERS == 4, "EXPECTED_ORDERS is written for 4 layers"
 
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def sharpened(model):
@@ -90,13 +104,12 @@ def sweep(model, tokens, interventions=None, **kwargs):
 
 
 def straightforward(model, tokens, interventions) -> pd.DataFrame:
-    """One full forward per intervention under layer_order, metrics via token_metrics."""
-    n_layers = model.cfg.n_layers
+    """One full forward per intervention under its hand-written order, metrics via token_metrics."""
     rows = []
     with torch.inference_mode():
         base = model(tokens)
         for intervention in interventions:
-            with layer_order(model, intervention.order(n_layers)):
+            with layer_order(model, EXPECTED_ORDERS[intervention.kind, intervention.layer]):
                 logits = model(tokens)
             metrics = token_metrics(base, logits, tokens)
             row = {"intervention": intervention.kind, "layer": intervention.layer}
@@ -107,6 +120,15 @@ def straightforward(model, tokens, interventions) -> pd.DataFrame:
             row["n_tokens"] = metrics["kl"].numel()
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def test_intervention_orders_are_the_hand_written_ones() -> None:
+    got = {(i.kind, i.layer): i.order(N_LAYERS) for i in default_interventions(N_LAYERS)}
+    assert got == EXPECTED_ORDERS
+    assert [i.label for i in default_interventions(N_LAYERS)] == [
+        "delete layer 0", "delete layer 1", "delete layer 2", "delete layer 3",
+        "swap layers 0-1", "swap layers 1-2", "swap layers 2-3",
+    ]
 
 
 def test_table_shape_columns_and_order(model, tokens) -> None:
@@ -197,16 +219,77 @@ def test_checkpoint_rerun_after_losing_a_shard_gives_the_same_table(llama, llama
 def test_existing_shard_is_read_not_recomputed(llama, llama_tokens, tmp_path) -> None:
     first = sweep(llama, llama_tokens, batch_size=1, checkpoint_dir=tmp_path, n_bootstrap=0)
     path = tmp_path / "batch-00001.parquet"
-    shard = pd.read_parquet(path)
+    stored = pq.read_table(path)
+    shard = stored.to_pandas()
     target = (shard.intervention == "delete") & (shard.layer == 2)
     assert target.sum() == 1
     shard.loc[target, "kl"] += 100.0
-    shard.to_parquet(path)
+    # rewritten with its provenance kept, so the sweep takes it for its own
+    edited = pa.Table.from_pandas(shard, preserve_index=False).replace_schema_metadata(stored.schema.metadata)
+    pq.write_table(edited, path)
     second = sweep(llama, llama_tokens, batch_size=1, checkpoint_dir=tmp_path, n_bootstrap=0)
     row = (second.intervention == "delete") & (second.layer == 2)
     total = float(first.loc[row, "n_tokens"].iloc[0])
     np.testing.assert_allclose(second.loc[row, "kl"], first.loc[row, "kl"] + 100.0 / total, rtol=1e-12)
     pd.testing.assert_frame_equal(second.loc[~row], first.loc[~row])
+
+
+@pytest.fixture
+def finished(llama, llama_tokens, tmp_path):
+    """A checkpoint folder holding the three shards of a two-intervention sweep, and their bytes."""
+    sweep(llama, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path, n_bootstrap=0)
+    return {path: path.read_bytes() for path in sorted(tmp_path.glob("*.parquet"))}
+
+
+TWO = [Intervention("delete", 1), Intervention("swap", 2)]
+
+
+def assert_untouched(finished: dict) -> None:
+    """Refusing a shard loses no finished work: every shard is still there, byte for byte."""
+    assert {path: path.read_bytes() for path in finished} == finished
+
+
+def test_shards_of_other_tokens_are_refused(llama, llama_tokens, tmp_path, finished) -> None:
+    other = llama_tokens.clone()
+    other[1, 5] = (other[1, 5] + 1) % llama.cfg.d_vocab
+    with pytest.raises(ResultsError, match=r"batch-00001\.parquet .*batch_tokens_sha256") as error:
+        sweep(llama, other, TWO, batch_size=1, checkpoint_dir=tmp_path)
+    assert "\n" not in str(error.value) and "another checkpoint_dir" in str(error.value)
+    assert_untouched(finished)
+
+
+def test_a_grown_list_of_interventions_is_refused_not_a_crash(llama, llama_tokens, tmp_path, finished) -> None:
+    grown = [*TWO, Intervention("delete", 3)]
+    with pytest.raises(ResultsError, match="interventions: 2 there, 3 now — new: delete layer 3"):
+        sweep(llama, llama_tokens, grown, batch_size=1, checkpoint_dir=tmp_path)
+    with pytest.raises(ResultsError, match="gone: swap layers 2-3"):
+        sweep(llama, llama_tokens, TWO[:1], batch_size=1, checkpoint_dir=tmp_path)
+    assert_untouched(finished)
+
+
+def test_shards_of_another_model_are_refused(llama_tokens, tiny_tokenizer, tmp_path, finished) -> None:
+    other = bridge_from_hf(tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
+                           compatibility_mode=False)
+    with pytest.raises(ResultsError, match="model location: 'LlamaForCausalLM' there, 'Gemma3ForCausalLM' now"):
+        sweep(other, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path)
+    processed = bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer)
+    with pytest.raises(ResultsError, match="model compatibility_mode: False there, True now"):
+        sweep(processed, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path)
+    assert_untouched(finished)
+
+
+def test_a_shard_without_provenance_is_refused(llama, llama_tokens, tmp_path, finished) -> None:
+    path = tmp_path / "batch-00002.parquet"
+    pd.read_parquet(path).to_parquet(path)  # what the checkpoints of older versions were
+    with pytest.raises(ResultsError, match="batch-00002.parquet records no provenance"):
+        sweep(llama, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path)
+
+
+def test_the_same_run_reuses_its_shards_bit_for_bit(llama, llama_tokens, tmp_path, finished) -> None:
+    resumed = sweep(llama, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path, n_bootstrap=0)
+    pd.testing.assert_frame_equal(resumed, sweep(llama, llama_tokens, TWO, batch_size=1, n_bootstrap=0),
+                                  check_exact=True)
+    assert_untouched(finished)
 
 
 # ---------------------------------------------------------------- bad inputs

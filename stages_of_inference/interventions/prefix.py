@@ -1,0 +1,92 @@
+"""Prefix reuse: run only the blocks an intervention changes, from the original model's residual.
+
+An intervention's layer order agrees with the original order up to its first changed
+slot (:func:`first_changed_slot`); the residual entering that slot is the original
+model's, so :func:`final_residual` can start there from a cached ``resid_pre``
+(deleting layer ``i`` runs layers ``i+1 ..``; swapping ``i, i+1`` runs
+``i+1, i, i+2 ..``) and stop before the unembedding.
+
+Example:
+    >>> first_changed_slot([0, 1, 3, 2, 4])
+    2
+    >>> first_changed_slot([0, 1, 2])  # nothing changed: only the last slot runs
+    2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jaxtyping import Float, Int
+from torch import Tensor
+from transformer_lens.model_bridge import TransformerBridge
+
+from stages_of_inference.interventions.context import layer_order
+from stages_of_inference.layers import check_order, n_layers_of
+from stages_of_inference.models.attention_guards import unguarded_attention
+
+
+class _StopBeforeUnembed(Exception):
+    """Raised by a hook to end a forward pass once the final residual is captured."""
+
+
+def final_residual(
+    model: TransformerBridge,
+    batch: Int[Tensor, "batch pos"],
+    *,
+    order: Sequence[int] | None = None,
+    start: int = 0,
+    start_residual: Float[Tensor, "batch pos d_model"] | None = None,
+    cache_resid_pre: bool = False,
+) -> tuple[Float[Tensor, "batch pos d_model"], list[Tensor]]:
+    """Run blocks ``order[start:]`` and return the input of the unembedding.
+
+    With ``start > 0``, ``start_residual`` is the residual entering slot ``start``
+    (the cached ``resid_pre`` of the original model) and earlier blocks do not run.
+    The unembedding is skipped: call :func:`~stages_of_inference.scoring.decode.unembed` on the result.
+    A tensor of tokens carries no padding mask, so the attention runs without its
+    fully-masked-row guards (:func:`~stages_of_inference.models.attention_guards.unguarded_attention`).
+
+    Returns:
+        ``(final_residual, resid_pres)``; ``resid_pres`` holds the residual entering
+        every slot when ``cache_resid_pre`` (else it is empty).
+    """
+    n_layers = n_layers_of(model)
+    full_order = check_order(list(range(n_layers)) if order is None else order, n_layers)
+    suffix = full_order[start:]
+    captured: dict[str, Tensor] = {}
+    resid_pres: list[Tensor] = []
+
+    def inject(resid: Tensor, hook: Any) -> Tensor | None:
+        if "injected" in captured:
+            return None
+        captured["injected"] = resid
+        return start_residual
+
+    def remember(resid: Tensor, hook: Any) -> None:
+        resid_pres.append(resid)
+
+    def stop(resid: Tensor, hook: Any) -> None:
+        captured["final"] = resid
+        raise _StopBeforeUnembed
+
+    hooks: list[tuple[str, Callable[..., Any]]] = [("unembed.hook_in", stop)]
+    if start_residual is not None:
+        hooks.insert(0, (f"blocks.{suffix[0]}.hook_resid_pre", inject))
+    if cache_resid_pre:
+        hooks += [(f"blocks.{layer}.hook_resid_pre", remember) for layer in range(n_layers)]
+    with layer_order(model, suffix), model.hooks(fwd_hooks=hooks), unguarded_attention(model):
+        try:
+            model(batch)
+        except _StopBeforeUnembed:
+            pass
+    return captured["final"], resid_pres
+
+
+def first_changed_slot(order: Sequence[int]) -> int:
+    """The first slot whose layer differs from the original order (the last slot at most)."""
+    for slot, layer in enumerate(order):
+        if layer != slot:
+            return slot
+    return len(order) - 1
