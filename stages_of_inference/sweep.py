@@ -47,7 +47,12 @@ from stages_of_inference.scoring.chunks import chunk_reference
 from stages_of_inference.scoring.metrics import TOKEN_METRICS
 from stages_of_inference.scoring.summary import summarize
 from stages_of_inference.scoring.workspace import Workspace, chunk_rows
-from stages_of_inference.tokens import prediction_targets, scored_positions
+from stages_of_inference.tokens import (
+    check_windows,
+    n_scored,
+    prediction_targets,
+    scored_positions,
+)
 
 
 def robustness_sweep(
@@ -92,8 +97,7 @@ def robustness_sweep(
     if interventions is not None and len(interventions) == 0:
         raise ConfigError("the list of interventions is empty; pass None for every deletion and adjacent swap")
     chosen = [i.check(n_layers) for i in (default_interventions(n_layers) if interventions is None else interventions)]
-    if tokens.ndim != 2 or tokens.shape[1] < 3:
-        raise ConfigError(f"tokens must be [batch, pos] with pos >= 3, got {tuple(tokens.shape)}")
+    check_windows(tokens, what="the robustness sweep")
     if position_chunk is not None and position_chunk < 1:
         raise ConfigError(f"position_chunk must be at least 1, got {position_chunk}")
     batches = list(iter_batches(tokens, batch_size))
@@ -255,7 +259,7 @@ def score_batch(
         scored tokens (the shard format :func:`summarize_shards` reads).
     """
     positions = scored_positions(batch.shape[1])
-    scored = batch.shape[1] - 2
+    scored = n_scored(batch.shape[1])
     flatten = lambda x: x[:, positions].reshape(batch.shape[0] * scored, -1)  # noqa: E731
     if position_chunk is None:
         position_chunk = chunk_rows(model.cfg.d_vocab)

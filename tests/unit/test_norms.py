@@ -77,12 +77,16 @@ def test_bos_position_is_excluded(tiny_model, tiny_tokens) -> None:
 
 
 @pytest.mark.parametrize(
-    "tokens",
-    [torch.zeros(0, 8, dtype=torch.long), torch.zeros(3, 1, dtype=torch.long), torch.zeros(5, dtype=torch.long)],
+    ("tokens", "match"),
+    [
+        (torch.zeros(0, 8, dtype=torch.long), r"non-empty \[batch, pos\].*got shape \(0, 8\)"),
+        (torch.zeros(3, 1, dtype=torch.long), "at least 2 tokens, BOS included, got windows of 1"),
+        (torch.zeros(5, dtype=torch.long), r"non-empty \[batch, pos\].*got shape \(5,\)"),
+    ],
     ids=["empty", "bos-only", "1-d"],
 )
-def test_bad_tokens_raise_config_error(tiny_model, tokens) -> None:
-    with pytest.raises(ConfigError, match="at least 2 positions"):
+def test_bad_tokens_raise_config_error(tiny_model, tokens, match) -> None:
+    with pytest.raises(ConfigError, match=f"^component_norms needs .*{match}"):
         component_norms(tiny_model, tokens)
 
 
