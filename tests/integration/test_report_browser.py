@@ -67,9 +67,9 @@ def chromium(*arguments: str, profile: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Path:
-    """Chromium, checked before the results are measured: a failure in CI, a skip elsewhere."""
+    """Chromium, checked before the (module-scoped) results are measured: a failure in CI, a skip elsewhere."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is absent: `make browser` installs it (apt-get install -y chromium)"
         if os.environ.get("CI"):
