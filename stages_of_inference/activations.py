@@ -14,6 +14,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.tokens import check_windows
 
 DEFAULT_BATCH_SIZE = 4
 
@@ -22,8 +23,7 @@ def iter_batches(
     tokens: Int[Tensor, "batch pos"], batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[Int[Tensor, "sub_batch pos"]]:
     """Consecutive slices of ``batch_size`` sequences (the last may be shorter)."""
-    if tokens.ndim != 2 or tokens.shape[0] == 0:
-        raise ConfigError(f"tokens must be a non-empty [batch, pos] tensor, got {tuple(tokens.shape)}")
+    check_windows(tokens, what="iter_batches", min_len=1)
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     for start in range(0, tokens.shape[0], batch_size):

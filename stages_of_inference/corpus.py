@@ -1,7 +1,8 @@
 """Read a text corpus and cut it into BOS-prefixed token windows for the metrics.
 
-This module is the toolkit's one documented BOS policy: every tensor of tokens a
-metric sees was made here, by :func:`load_corpus`, under these rules.
+Every tensor of tokens a metric sees was made here, by :func:`load_corpus`, under
+these rules; which of its positions are scored is :mod:`stages_of_inference.tokens`'s
+policy.
 
 Windows:
     ``load_corpus`` returns ``n_tokens // seq_len`` windows of ``seq_len`` tokens,
@@ -9,8 +10,10 @@ Windows:
     be at least ``seq_len``, and ``seq_len`` at least 3 and at most the model's
     context (``max_context``, or the model's ``cfg.n_ctx``). Each window is
     ``[BOS] + (seq_len - 1)`` consecutive text tokens. Position 0 is always BOS;
-    predictions are scored from position 1 onwards (the metrics exclude the BOS
-    position), so each window yields ``seq_len - 1`` scored positions.
+    the predictions made at positions ``1 .. seq_len - 2`` are scored, each against
+    the next token (the prediction at BOS is not scored, and the last position has
+    no next token in the window), so each window yields ``seq_len - 2`` scored
+    positions (:func:`~stages_of_inference.tokens.scored_positions`).
 
 BOS and separator tokens:
     BOS is ``tokenizer.bos_token_id``, or ``tokenizer.eos_token_id`` when the
@@ -78,7 +81,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from stages_of_inference.errors import ConfigError, CorpusError
-from stages_of_inference.tokens import bos_token_id, separator_token_id
+from stages_of_inference.tokens import MIN_SEQ_LEN, bos_token_id, separator_token_id
 
 EMBEDDED_CORPUS = "embedded"
 """Source name of the corpus shipped with Python: CPython's pydoc topic texts."""
@@ -94,7 +97,6 @@ HUB_TIMEOUT_S = 3.0
 
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 _TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
-_MIN_SEQ_LEN = 3
 
 
 def load_corpus(
@@ -224,10 +226,10 @@ def _context_limit(tokenizer_or_model: Any, max_context: int | None) -> int | No
 def _window_count(n_tokens: int, seq_len: int, limit: int | None) -> int:
     if n_tokens <= 0:
         raise ConfigError(f"n_tokens={n_tokens} must be positive; pass n_tokens >= seq_len")
-    if seq_len < _MIN_SEQ_LEN:
+    if seq_len < MIN_SEQ_LEN:
         raise ConfigError(
             f"seq_len={seq_len} leaves no room for BOS plus two text tokens; "
-            f"pass seq_len >= {_MIN_SEQ_LEN}"
+            f"pass seq_len >= {MIN_SEQ_LEN}"
         )
     if limit is not None and seq_len > limit:
         raise ConfigError(

@@ -41,6 +41,7 @@ from stages_of_inference.interventions import (
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.runs.shards import ShardFolder, run_provenance
 from stages_of_inference.scoring.per_sequence import score_batch, summarize_shards
+from stages_of_inference.tokens import check_windows
 
 
 def robustness_sweep(
@@ -90,8 +91,7 @@ def robustness_sweep(
     if interventions is not None and len(interventions) == 0:
         raise ConfigError("the list of interventions is empty; pass None for every deletion and adjacent swap")
     chosen = [i.check(n_layers) for i in (default_interventions(n_layers) if interventions is None else interventions)]
-    if tokens.ndim != 2 or tokens.shape[1] < 3:
-        raise ConfigError(f"tokens must be [batch, pos] with pos >= 3, got {tuple(tokens.shape)}")
+    check_windows(tokens, what="the robustness sweep")
     if position_chunk is not None and position_chunk < 1:
         raise ConfigError(f"position_chunk must be at least 1, got {position_chunk}")
     batches = list(iter_batches(tokens, batch_size))

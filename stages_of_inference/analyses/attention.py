@@ -22,6 +22,7 @@ from torch import Tensor
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of, relative_depth
+from stages_of_inference.tokens import check_windows
 
 DEFAULT_K = 5
 
@@ -109,8 +110,7 @@ def _check_arguments(tokens: Tensor, k: int, exclude_bos: bool, by: str) -> int:
     """Validate the arguments; return the first counted query position."""
     if by not in ("layer", "head"):
         raise ConfigError(f"by={by!r} is not an option; pass by='layer' or by='head'")
-    if tokens.ndim != 2 or tokens.shape[0] == 0:
-        raise ConfigError(f"tokens must be a non-empty [batch, pos] tensor, got {tuple(tokens.shape)}")
+    check_windows(tokens, what="previous_token_attention", min_len=1)
     if k < 1:
         raise ConfigError(f"k={k} must be at least 1: it counts the previous tokens attended to")
     start = first_query(k, exclude_bos)

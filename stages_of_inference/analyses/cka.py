@@ -32,6 +32,7 @@ from torch import Tensor
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layers, n_layers_of
+from stages_of_inference.tokens import check_windows
 
 MIN_EXAMPLES = 4
 """Fewest examples per minibatch: the unbiased HSIC divides by ``n (n - 3)``."""
@@ -224,8 +225,7 @@ def hook_template(hook: str) -> str:
 
 def _check_minibatch_sizes(tokens: Tensor, batch_size: int) -> None:
     """Every batch of documents must give at least MIN_EXAMPLES non-BOS tokens."""
-    if tokens.ndim != 2:
-        raise ConfigError(f"tokens must be a [batch, pos] tensor, got shape {tuple(tokens.shape)}")
+    check_windows(tokens, what="cka_matrix", min_len=2)
     n_docs = tokens.shape[0]
     smallest = min(batch_size, n_docs % batch_size or batch_size) if n_docs else 0
     if smallest * (tokens.shape[1] - 1) < MIN_EXAMPLES:

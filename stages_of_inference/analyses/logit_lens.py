@@ -33,7 +33,12 @@ from stages_of_inference.layers import n_layers_of
 from stages_of_inference.scoring.decode import unembed
 from stages_of_inference.scoring.metrics import Distribution, compare_predictions
 from stages_of_inference.scoring.workspace import Workspace, chunk_rows
-from stages_of_inference.tokens import bos_token_id
+from stages_of_inference.tokens import (
+    bos_token_id,
+    check_windows,
+    prediction_targets,
+    scored_positions,
+)
 
 METRICS = (
     "entropy_bits",
@@ -46,7 +51,6 @@ METRICS = (
 """The per-token quantities averaged at each point, in table column order."""
 
 FINAL_SCALE_HOOK = "ln_final.hook_scale"
-_MIN_SEQ_LEN = 3
 
 
 def residual_hook_names(n_layers: int) -> list[str]:
@@ -159,7 +163,7 @@ def point_metrics(
 
 def _prediction_rows(activation: Float[Tensor, "batch pos *rest"]) -> Float[Tensor, "rows *rest"]:
     """Positions ``1..T-2`` (those that predict a scored next token), batch and pos flattened."""
-    return activation[:, 1:-1].flatten(0, 1)
+    return activation[:, scored_positions(activation.shape[1])].flatten(0, 1)
 
 
 def _batch_sums(
@@ -217,7 +221,7 @@ def logit_lens(
         >>> table.loc[table.point == table.point.max(), "kl_to_final"].item() < 1e-5  # doctest: +SKIP
         True
     """
-    _check_windows(tokens)
+    check_windows(tokens, what="the logit lens")
     n_layers = n_layers_of(model)
     names = residual_hook_names(n_layers)
     hooks = [*names, FINAL_SCALE_HOOK] if reuse_final_norm_scale else names
@@ -227,22 +231,12 @@ def logit_lens(
     batches = cached_batches(model, tokens, hooks, batch_size)
     for batch, logits, cache in tqdm(batches, total=n_batches, disable=not progress, desc="logit lens"):
         scale = _prediction_rows(cache[FINAL_SCALE_HOOK]) if reuse_final_norm_scale else None
-        targets = batch[:, 2:].flatten()
+        targets = prediction_targets(batch).flatten()
         with torch.inference_mode():
             residuals = [_prediction_rows(cache[name]) for name in names]
             sums += _batch_sums(model, residuals, _prediction_rows(logits), targets, scale)
         n_tokens += targets.numel()
     return _lens_table(sums / n_tokens, n_tokens)
-
-
-def _check_windows(tokens: Tensor) -> None:
-    if tokens.ndim != 2 or tokens.shape[0] == 0:
-        raise ConfigError(f"tokens must be a non-empty [batch, pos] tensor, got {tuple(tokens.shape)}")
-    if tokens.shape[1] < _MIN_SEQ_LEN:
-        raise ConfigError(
-            f"windows of {tokens.shape[1]} tokens leave no prediction to score after BOS; "
-            f"pass windows of at least {_MIN_SEQ_LEN} tokens"
-        )
 
 
 def _lens_table(means: Float[Tensor, "point metric"], n_tokens: int) -> pd.DataFrame:

@@ -14,8 +14,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
-from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of, relative_depth
+from stages_of_inference.tokens import check_windows
 
 COMPONENTS = {
     "attn_out_norm": "hook_attn_out",
@@ -60,11 +60,7 @@ def component_norms(
         >>> bool((table.mlp_out_norm > 0).all())  # doctest: +SKIP
         True
     """
-    if tokens.ndim != 2 or tokens.shape[0] == 0 or tokens.shape[1] < 2:
-        raise ConfigError(
-            f"tokens must be a non-empty [batch, pos] tensor with at least 2 positions "
-            f"(BOS and one token), got {tuple(tokens.shape)}"
-        )
+    check_windows(tokens, what="component_norms", min_len=2)
     n_layers = n_layers_of(model)
     names = {
         (layer, column): f"blocks.{layer}.{hook}"

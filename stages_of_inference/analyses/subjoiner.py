@@ -39,7 +39,7 @@ from stages_of_inference.activations import cached_batches
 from stages_of_inference.corpus import EMBEDDED_CORPUS, iter_documents
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layer, n_layers_of
-from stages_of_inference.tokens import bos_token_id
+from stages_of_inference.tokens import bos_token_id, check_windows
 
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -89,8 +89,7 @@ def source_documents(model: Any, source: Tensor | Iterable[str] | str) -> Iterat
     (stored order, no shuffle); any other iterable yields the documents themselves.
     """
     if isinstance(source, Tensor):
-        if source.ndim != 2:
-            raise ConfigError(f"tokens must be a [batch, pos] tensor, got shape {tuple(source.shape)}")
+        check_windows(source, what="the subjoiner's word source", min_len=1)
         return iter(model.tokenizer.batch_decode(source.tolist(), skip_special_tokens=True))
     if isinstance(source, str):
         return iter_documents(source, seed=None)

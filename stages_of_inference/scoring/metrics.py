@@ -34,7 +34,7 @@ from torch import Tensor
 
 from stages_of_inference.errors import NumericalError
 from stages_of_inference.scoring.workspace import Workspace
-from stages_of_inference.tokens import prediction_targets, scored_positions
+from stages_of_inference.tokens import n_scored, prediction_targets, scored_positions
 
 LN2 = math.log(2.0)
 KL_TOLERANCE = 1e-4
@@ -196,7 +196,7 @@ def token_metrics(
         torch.Size([1, 2])
     """
     positions = scored_positions(tokens.shape[1])
-    batch, scored = tokens.shape[0], tokens.shape[1] - 2
+    batch, scored = tokens.shape[0], n_scored(tokens.shape[1])
     flat = lambda x: x[:, positions].reshape(batch * scored, -1)  # noqa: E731
     baseline = Distribution.from_logits(flat(baseline_logits))
     metrics = compare_predictions(baseline, flat(logits), prediction_targets(tokens).reshape(-1))

@@ -25,7 +25,7 @@ from stages_of_inference.scoring.chunks import chunk_reference
 from stages_of_inference.scoring.metrics import TOKEN_METRICS
 from stages_of_inference.scoring.summary import summarize
 from stages_of_inference.scoring.workspace import Workspace, chunk_rows
-from stages_of_inference.tokens import prediction_targets, scored_positions
+from stages_of_inference.tokens import n_scored, prediction_targets, scored_positions
 
 
 def score_batch(
@@ -54,7 +54,7 @@ def score_batch(
         scored tokens (the shard format :func:`summarize_shards` reads).
     """
     positions = scored_positions(batch.shape[1])
-    scored = batch.shape[1] - 2
+    scored = n_scored(batch.shape[1])
     flatten = lambda x: x[:, positions].reshape(batch.shape[0] * scored, -1)  # noqa: E731
     if position_chunk is None:
         position_chunk = chunk_rows(model.cfg.d_vocab)

@@ -3,11 +3,13 @@
 The results folder is made in the test from real SmolLM2 measurements at a tiny budget
 (2 windows of 32 tokens, a handful of interventions), written in the layout the
 experiments use. Needs Debian's ``chromium`` at /usr/bin/chromium (``apt-get install -y
-chromium``); the test skips, saying so, when it is absent.
+chromium``, which ``make browser`` does): without it the test fails in CI (``CI`` set,
+where ``make test`` installs it first) and skips elsewhere, saying so.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -65,8 +67,18 @@ def chromium(*arguments: str, profile: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent: apt-get install -y chromium")
-def test_report_renders_every_figure_without_script_errors(results_dir: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def browser() -> Path:
+    """Chromium, checked before the (module-scoped) results are measured: a failure in CI, a skip elsewhere."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is absent: `make browser` installs it (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+def test_report_renders_every_figure_without_script_errors(browser: Path, results_dir: Path, tmp_path: Path) -> None:
     report = build_report(results_dir)
     source = report.read_text(encoding="utf-8")
     n_figures = source.count('<div class="figure">')

@@ -3,6 +3,16 @@
 The bridge edits the HF model it wraps, so each test builds a second, identical HF model
 (same seed) and decodes its hidden states by hand: the final RMSNorm / LayerNorm written
 out from the norm's weights, then ``@ W_U``, then the metrics in float64 numpy.
+
+Tolerances. The bridge decodes in float32, the oracle in float64. A float32 dot
+product of ``d`` terms is exact to ``d * eps32 / 2`` times the sum of the terms'
+absolute values (Higham, ch. 3); the norm before it and, in compatibility mode, the
+residual stream recomputed through ``n_layers`` blocks with folded weights, add
+at most that much again per step. So each lens logit is within
+``delta = (n_layers + 2) * d_model * eps32 * max_j sum_i |n_i W_U[i, j]|`` of the
+oracle's (:func:`logit_error_bound`, per row). The 0/1 metrics then can only differ
+on rows where the oracle's logits are within ``2 delta`` of a tie
+(:func:`near_ties`); everywhere else they must agree exactly.
 """
 
 from __future__ import annotations
@@ -67,6 +77,38 @@ def plain_metrics(logits: np.ndarray, final_logits: np.ndarray, targets: np.ndar
     }
 
 
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def logit_error_bound(normed: np.ndarray, head: np.ndarray, n_layers: int) -> np.ndarray:
+    """Per row, a bound on |bridge lens logit - oracle logit| from float32 rounding (module docstring)."""
+    terms = np.abs(normed) @ np.abs(head).T
+    return (n_layers + 2) * normed.shape[-1] * EPS32 * terms.max(-1)
+
+
+def near_ties(logits: np.ndarray, targets: np.ndarray, delta: np.ndarray, final_logits: np.ndarray,
+              final_delta: np.ndarray) -> dict[str, float]:
+    """How far each 0/1 metric's mean can move when every logit moves by up to ``delta`` (per row).
+
+    Top-1 can change only where the top two logits are within ``2 delta``; the true
+    token's rank only by the tokens within ``2 delta`` of its logit.
+    """
+    rows = np.arange(len(targets))
+
+    def ambiguous_top1(x: np.ndarray, d: np.ndarray) -> np.ndarray:
+        top2 = np.sort(x, axis=-1)[:, -2:]
+        return top2[:, 1] - top2[:, 0] <= 2 * d
+
+    lens_tie, final_tie = ambiguous_top1(logits, delta), ambiguous_top1(final_logits, final_delta)
+    close_to_target = np.abs(logits - logits[rows, targets][:, None]) <= 2 * delta[:, None]
+    close_to_target[rows, targets] = False
+    return {
+        "accuracy": float(lens_tie.mean()),
+        "agreement_with_final": float((lens_tie | final_tie).mean()),
+        "true_token_rank": float(close_to_target.sum(-1).mean()),
+    }
+
+
 def hf_states(hf_model: PreTrainedModel, architecture: str, tokens: torch.Tensor) -> tuple[list[np.ndarray], np.ndarray]:
     """Hidden states (embedding, then each block but the last) and the final norm's input, plus logits."""
     captured = {}
@@ -114,14 +156,19 @@ def test_every_point_equals_hand_decoding_of_hf_hidden_states(
         final_scale = rows(np.sqrt((centred**2).mean(-1, keepdims=True) + eps))
     n_docs, n_pos = tiny_tokens.shape
     targets = np.array([int(tiny_tokens[d, p + 1]) for d in range(n_docs) for p in range(1, n_pos - 1)])
+    head = reference.get_output_embeddings().weight.detach().double().numpy()
+    n_layers = bridge.cfg.n_layers
+    final_delta = logit_error_bound(plain_norm(rows(last), norm, architecture), head, n_layers)
     for point, hidden in enumerate(states):
-        logits = unembed(reference, plain_norm(rows(hidden), norm, architecture, final_scale))
+        normed = plain_norm(rows(hidden), norm, architecture, final_scale)
+        logits = unembed(reference, normed)
         expected = plain_metrics(logits, rows(final_logits), targets)
+        slack = near_ties(logits, targets, logit_error_bound(normed, head, n_layers), rows(final_logits), final_delta)
         row = table.iloc[point]
         for metric in ("entropy_bits", "kl_to_final", "loss"):
             assert row[metric] == pytest.approx(expected[metric], abs=2e-5), (point, metric)
-        for metric in ("accuracy", "agreement_with_final", "true_token_rank"):
-            assert row[metric] == pytest.approx(expected[metric], abs=0.02), (point, metric)
+        for metric, allowed in slack.items():
+            assert abs(row[metric] - expected[metric]) <= allowed, (point, metric, allowed)
 
 
 def test_last_point_reproduces_the_output_in_both_modes(architecture, tiny_tokenizer, tiny_tokens) -> None:

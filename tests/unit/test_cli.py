@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -208,9 +207,6 @@ def test_report_passes_its_arguments_to_experiments_report(
     assert code == 0 and seen == [["results/"]]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("experiments.report") is None, reason="experiments.report not written yet"
-)
 def test_report_help_comes_from_experiments_report(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["report", "--help"], capsys)
     assert code == 0 and "usage: stages-of-inference report" in out

@@ -133,9 +133,8 @@ def test_layer_order_sets_per_slot_config_inside_and_restores_it(tiny_model, arc
         assert config.layer_types == types == ["sliding_attention", "full_attention"] * 2
 
 
+@pytest.mark.parametrize("architecture", ["gemma3"])  # the only one with per-slot attention types
 def test_swap_moves_gemma_attention_type_with_the_layer(tiny_model, architecture, tiny_tokens) -> None:
-    if architecture != "gemma3":
-        pytest.skip("only Gemma 3 has per-slot attention types")
     config = tiny_model.original_model.config
     original = run(tiny_model, tiny_tokens)
     with swap_layers(tiny_model, 0, 1):

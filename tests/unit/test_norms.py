@@ -33,39 +33,76 @@ def test_batch_size_does_not_change_the_result(tiny_model, tiny_tokens) -> None:
     np.testing.assert_allclose(one[list(COMPONENTS)], all_at_once[list(COMPONENTS)], rtol=1e-5)
 
 
-def test_bos_position_is_excluded(tiny_model, tiny_tokens) -> None:
-    """Blowing up the last block's outputs at position 0 alone leaves its row unchanged."""
-    last = tiny_model.cfg.n_layers - 1
-
-    def scale_bos(activation: torch.Tensor, hook: object) -> torch.Tensor:
+def _scale_position(position: int | slice, factor: float):
+    def hook(activation: torch.Tensor, hook: object) -> torch.Tensor:
         activation = activation.clone()
-        activation[:, 0] *= 1000.0
+        activation[:, position] *= factor
         return activation
 
+    return hook
+
+
+def test_a_hook_doubling_mlp_out_doubles_the_measured_norm_exactly(tiny_model, tiny_tokens) -> None:
+    """Positive control: the norms are read from the hooked activations, not recomputed around them.
+
+    Doubling is exact in binary floating point (until overflow), so the last layer's MLP
+    norm must be exactly twice the unhooked one; nothing upstream of the hook moves.
+    """
+    last = tiny_model.cfg.n_layers - 1
     base = component_norms(tiny_model, tiny_tokens)
-    hooks = [(f"blocks.{last}.{hook}", scale_bos) for hook in COMPONENTS.values()]
-    with tiny_model.hooks(fwd_hooks=hooks):
-        scaled = component_norms(tiny_model, tiny_tokens)
-    np.testing.assert_allclose(base[list(COMPONENTS)], scaled[list(COMPONENTS)], rtol=1e-6)
+    with tiny_model.hooks(fwd_hooks=[(f"blocks.{last}.hook_mlp_out", _scale_position(slice(None), 2.0))]):
+        doubled = component_norms(tiny_model, tiny_tokens)
+    assert doubled.loc[last, "mlp_out_norm"] == 2 * base.loc[last, "mlp_out_norm"]
+    assert doubled.loc[last, "attn_out_norm"] == base.loc[last, "attn_out_norm"]
+    assert doubled.loc[last, "resid_post_norm"] != base.loc[last, "resid_post_norm"]
+    pd.testing.assert_frame_equal(doubled.iloc[:last], base.iloc[:last], check_exact=True)
+
+
+def test_bos_position_is_excluded(tiny_model, tiny_tokens) -> None:
+    """Blowing up the last block's outputs at position 0 alone leaves its row unchanged.
+
+    The same hook at position 1 (the control) changes every norm of that row.
+    """
+    last = tiny_model.cfg.n_layers - 1
+    base = component_norms(tiny_model, tiny_tokens)
+    rows = {}
+    for position in (0, 1):
+        hooks = [(f"blocks.{last}.{hook}", _scale_position(position, 1000.0)) for hook in COMPONENTS.values()]
+        with tiny_model.hooks(fwd_hooks=hooks):
+            rows[position] = component_norms(tiny_model, tiny_tokens).loc[last, list(COMPONENTS)]
+    pd.testing.assert_series_equal(rows[0], base.loc[last, list(COMPONENTS)], check_exact=True)
+    assert (rows[1] > 10 * base.loc[last, list(COMPONENTS)]).all()
 
 
 @pytest.mark.parametrize(
-    "tokens",
-    [torch.zeros(0, 8, dtype=torch.long), torch.zeros(3, 1, dtype=torch.long), torch.zeros(5, dtype=torch.long)],
+    ("tokens", "match"),
+    [
+        (torch.zeros(0, 8, dtype=torch.long), r"non-empty \[batch, pos\].*got shape \(0, 8\)"),
+        (torch.zeros(3, 1, dtype=torch.long), "at least 2 tokens, BOS included, got windows of 1"),
+        (torch.zeros(5, dtype=torch.long), r"non-empty \[batch, pos\].*got shape \(5,\)"),
+    ],
     ids=["empty", "bos-only", "1-d"],
 )
-def test_bad_tokens_raise_config_error(tiny_model, tokens) -> None:
-    with pytest.raises(ConfigError, match="at least 2 positions"):
+def test_bad_tokens_raise_config_error(tiny_model, tokens, match) -> None:
+    with pytest.raises(ConfigError, match=f"^component_norms needs .*{match}"):
         component_norms(tiny_model, tokens)
 
 
 @pytest.mark.oracle
 def test_norms_equal_torch_linalg_norm_of_a_full_cache(tiny_model, tiny_tokens) -> None:
-    table = component_norms(tiny_model, tiny_tokens, batch_size=2)
+    """One forward of all windows on both sides, so the activations are bit-identical.
+
+    Both sides then reduce them in float64: ``d_model`` squares per norm and
+    ``n_tokens`` norms per mean, each sum exact to (number of terms) x eps64 relative
+    (all terms are positive), so the two agree to ``(d_model + n_tokens) eps64``.
+    """
+    table = component_norms(tiny_model, tiny_tokens, batch_size=len(tiny_tokens))
     with torch.inference_mode():
         _, cache = tiny_model.run_with_cache(tiny_tokens)
+    n_tokens = tiny_tokens.shape[0] * (tiny_tokens.shape[1] - 1)
+    bound = 2 * (tiny_model.cfg.d_model + n_tokens) * np.finfo(np.float64).eps
     for layer in range(tiny_model.cfg.n_layers):
         for column, hook in COMPONENTS.items():
-            activation = cache[f"blocks.{layer}.{hook}"][:, 1:]
+            activation = cache[f"blocks.{layer}.{hook}"][:, 1:].double()
             expected = torch.linalg.norm(activation, dim=-1).mean().item()
-            assert table.loc[layer, column] == pytest.approx(expected, rel=1e-5), (layer, column)
+            assert table.loc[layer, column] == pytest.approx(expected, rel=bound, abs=0), (layer, column)
