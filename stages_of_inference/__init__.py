@@ -43,7 +43,7 @@ from stages_of_inference.interventions import (
     zero_ablation_hook,
 )
 from stages_of_inference.layers import relative_depth
-from stages_of_inference.models.loading import available_models, load_model
+from stages_of_inference.models import available_models, load_model
 from stages_of_inference.plots.attention import plot_previous_token_attention
 from stages_of_inference.plots.cka import plot_cka
 from stages_of_inference.plots.logit_lens import (

@@ -15,7 +15,7 @@ import torch
 from experiments import norms
 from experiments.common import ExperimentConfig
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.models.loading import CACHE_ENV_VAR, cache_dir, load_model
+from stages_of_inference.models import CACHE_ENV_VAR, cache_dir, load_model
 from stages_of_inference.models.processed_weights import processed_dir
 from tests.conftest import EMBEDDED
 from tests.unit.test_processed_weights import assert_same_bridge

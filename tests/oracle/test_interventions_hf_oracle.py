@@ -19,7 +19,7 @@ from torch import nn
 
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.interventions import delete_layers, layer_order, swap_layers
-from stages_of_inference.models.loading import load_hf_model, load_model
+from stages_of_inference.models import load_hf_model, load_model
 from stages_of_inference.scoring.decode import unembed
 from stages_of_inference.sweep import final_residual
 
