@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 
@@ -175,13 +174,11 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
     """
     try:
         marker = json.loads((folder / MARKER).read_text())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            hf_model, info = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
-            )
-            bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}
-            tokenizer = AutoTokenizer.from_pretrained(folder, **bos)
+        hf_model, info = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
+        )
+        bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}
+        tokenizer = AutoTokenizer.from_pretrained(folder, **bos)
         applied = {step: bool(marker["applied"][step]) for step in PROCESSING_STEPS}
     except Exception as error:  # json, safetensors and transformers errors for damaged files
         raise ModelLoadError(f"cannot read processed weights in {folder}: {type(error).__name__}: {error}") from None
