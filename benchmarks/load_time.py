@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     results: list[Result] = []
     for name in args.models:
         if args.cached_only:
-            from stages_of_inference.models.loading import cache_dir
+            from stages_of_inference.models import cache_dir
 
             cached = timed_load(name, str(cache_dir()))
             print(f"{name:14s} cached load (user cache) {cached:6.1f} s   (target <= {CACHED_TARGET_S:g} s)")

@@ -71,7 +71,7 @@ from stages_of_inference.interventions import (  # noqa: E402
     final_residual,
 )
 from stages_of_inference.layers import n_layers_of  # noqa: E402
-from stages_of_inference.models.loading import bridge_from_hf, load_hf_model, load_model
+from stages_of_inference.models import bridge_from_hf, load_hf_model, load_model
 from stages_of_inference.scoring.metrics import TOKEN_METRICS, token_metrics
 from stages_of_inference.scoring.per_sequence import score_batch, summarize_shards
 from stages_of_inference.sweep import robustness_sweep

@@ -24,7 +24,7 @@ import stages_of_inference
 from stages_of_inference.cli import OneLineParser
 from stages_of_inference.corpus import EMBEDDED_CORPUS, load_corpus
 from stages_of_inference.errors import ConfigError, StagesError
-from stages_of_inference.models.loading import DEFAULT_MODEL, load_model
+from stages_of_inference.models import DEFAULT_MODEL, load_model
 from stages_of_inference.runs.atomic import write_json, write_parquet, write_text
 from stages_of_inference.runs.identity import claim_folder, tokens_sha256
 

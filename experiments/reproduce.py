@@ -28,7 +28,7 @@ import pandas as pd
 
 from experiments.common import ExperimentConfig, build_parser, option, prepare, run_main
 from experiments.report import build_report
-from stages_of_inference.models.loading import EMBEDDED_MODELS
+from stages_of_inference.models import EMBEDDED_MODELS
 from stages_of_inference.runs.atomic import read_json, write_json
 from stages_of_inference.runs.identity import IDENTITY_FILE
 

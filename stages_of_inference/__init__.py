@@ -45,7 +45,7 @@ from stages_of_inference.interventions import (
     zero_ablation_hook,
 )
 from stages_of_inference.layers import relative_depth
-from stages_of_inference.models.loading import available_models, load_model
+from stages_of_inference.models import available_models, load_model
 from stages_of_inference.scoring.metrics import token_metrics
 from stages_of_inference.stages import detect_stages
 from stages_of_inference.sweep import robustness_sweep

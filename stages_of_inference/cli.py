@@ -100,7 +100,7 @@ def _dispatch(args: list[str]) -> int:
 
 
 def _models(*, names_only: bool) -> int:
-    from stages_of_inference.models.loading import available_models
+    from stages_of_inference.models import available_models
 
     rows = available_models()
     if names_only:

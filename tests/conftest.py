@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from pydoc_data.topics import topics
@@ -13,7 +14,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.models.loading import bridge_from_hf, load_model
+from stages_of_inference.models import bridge_from_hf, load_model
 from tests.tiny_models import ARCHITECTURES, tiny_hf_model
 
 TINY_VOCAB_SIZE = 500
@@ -67,6 +68,12 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: PreTra
     tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)).save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def broken_copy(tiny_folder: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny model folder that a test may damage."""
+    return Path(shutil.copytree(tiny_folder, tmp_path / "model"))
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ unembedding every time a bridge is built. On 2 cores that is most of a cached lo
 (several seconds for Gemma 3 270M: it clones its 262,144 x 640 unembedding twice).
 The processed parameters are a pure function of the raw ones, so after the first
 processing :func:`save_processed` writes them as a Hugging Face folder in the cache,
-keyed by the weights' sha256, the processing flags and the transformer-lens and
-transformers versions. A later load reads that folder (:func:`load_processed`) and
+keyed by the weights' sha256, the layout of the folder and the transformer-lens and
+transformers versions; its marker file keeps the record of the steps TransformerLens
+applied, which the restored bridge carries. A later load reads that folder (:func:`load_processed`) and
 boots the bridge on it with TransformerLens's own processing run with every transform
 switched off: that installs the weights into the bridge's components exactly as the
 processing does (same forward path, same hooks), without recomputing anything.
@@ -25,7 +26,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 
@@ -37,12 +37,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
+from stages_of_inference.models.bridge import PROCESSING_STEPS
 
-COMPATIBILITY_FLAGS = {"fold_ln": True, "center_writing_weights": True, "center_unembed": True}
-"""The weight processing of compatibility mode (what ``load_model`` applies)."""
 NO_TRANSFORMS = {"fold_ln": False, "center_writing_weights": False, "center_unembed": False, "fold_value_biases": False}
 """Compatibility mode with every weight transform off: installs weights, changes none."""
 MARKER = "soi_processed.json"
+_LAYOUT = "p2"
+"""The folder layout: ``p2`` marker files record the steps applied (``p1`` ones only the steps requested)."""
 _WEIGHTS = "model.safetensors"
 _TOKENIZER_CONFIG = "tokenizer_config.json"
 
@@ -53,7 +54,7 @@ ParameterOwners = dict[str, tuple[torch.nn.Module, str]]
 def processed_dir(cache: Path, sha256: str) -> Path:
     """Where the processed weights of the model file with this hash are cached."""
     versions = f"tl{version('transformer-lens')}-tf{version('transformers')}"
-    return cache / "processed" / f"{sha256[:16]}-{versions}"
+    return cache / "processed" / f"{sha256[:16]}-{versions}-{_LAYOUT}"
 
 
 def parameter_owners(hf_model: PreTrainedModel) -> ParameterOwners:
@@ -80,6 +81,11 @@ def restorable(bridge: TransformerBridge, owners: ParameterOwners) -> bool:
         return False
     captured = {id(getattr(module, attribute)) for module, attribute in owners.values()}
     return all(id(parameter) in captured for parameter in bridge.parameters())
+
+
+def applied_steps(bridge: TransformerBridge) -> dict[str, bool]:
+    """The weight-processing steps recorded on a bridge's ``soi_source`` (see :mod:`stages_of_inference.models.bridge`)."""
+    return {step: bool(getattr(bridge.soi_source, step)) for step in PROCESSING_STEPS}
 
 
 def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: Path) -> None:
@@ -113,7 +119,7 @@ def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: P
         marker = {
             "tie_word_embeddings": bool(getattr(hf_config, "tie_word_embeddings", False)),
             "add_bos_token": bool(getattr(bridge.tokenizer, "add_bos_token", False)),
-            **COMPATIBILITY_FLAGS,
+            "applied": applied_steps(bridge),
         }
         (partial / MARKER).write_text(json.dumps(marker, indent=1))
         os.replace(partial, target)
@@ -151,7 +157,7 @@ def _record_added_tokens(tokenizer: PreTrainedTokenizerBase, config_file: Path) 
     config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, bool]]:
     """Read a folder written by :func:`save_processed`: the HF model holds processed weights.
 
     Every parameter is read as saved (the unembedding is never re-tied to the
@@ -159,22 +165,25 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
     on a freshly processed model. The tokenizer is read with the ``add_bos_token``
     the bridge gave it, so booting the bridge does not read it again.
 
+    Returns:
+        ``(hf_model, tokenizer, applied)``: ``applied`` is the record of the steps
+        TransformerLens ran when the weights were processed.
+
     Raises:
         ModelLoadError: A file is missing, damaged, or does not match the config.
     """
     try:
         marker = json.loads((folder / MARKER).read_text())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            hf_model, info = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
-            )
-            bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}
-            tokenizer = AutoTokenizer.from_pretrained(folder, **bos)
+        hf_model, info = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
+        )
+        bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}
+        tokenizer = AutoTokenizer.from_pretrained(folder, **bos)
+        applied = {step: bool(marker["applied"][step]) for step in PROCESSING_STEPS}
     except Exception as error:  # json, safetensors and transformers errors for damaged files
         raise ModelLoadError(f"cannot read processed weights in {folder}: {type(error).__name__}: {error}") from None
     wrong = {kind: sorted(keys) for kind, keys in info.items() if kind != "error_msgs" and keys}
     if wrong or info.get("error_msgs"):
         raise ModelLoadError(f"processed weights in {folder} do not match their config: {wrong}")
     hf_model.config.tie_word_embeddings = marker["tie_word_embeddings"]
-    return hf_model, tokenizer
+    return hf_model, tokenizer, applied

@@ -50,8 +50,8 @@ def run_provenance(model: Any, interventions: Sequence[Intervention]) -> dict[st
 
     Raises:
         ConfigError: The model carries no ``soi_source`` (it was not loaded by
-            :func:`~stages_of_inference.models.loading.load_model` or
-            :func:`~stages_of_inference.models.loading.bridge_from_hf`), so its
+            :func:`~stages_of_inference.models.load_model` or
+            :func:`~stages_of_inference.models.bridge_from_hf`), so its
             shards could not be told from another model's.
     """
     from stages_of_inference import __version__

@@ -7,6 +7,7 @@ the weights and caches them, the second restores them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,10 @@ import torch
 from experiments import norms
 from experiments.common import ExperimentConfig
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.models.loading import CACHE_ENV_VAR, cache_dir, load_model
+from stages_of_inference.models import CACHE_ENV_VAR, cache_dir, load_model
 from stages_of_inference.models.processed_weights import processed_dir
 from tests.conftest import EMBEDDED
-from tests.unit.test_processed_weights import assert_same_bridge
+from tests.unit.models.test_processed_weights import assert_same_bridge
 
 
 @pytest.fixture
@@ -41,9 +42,21 @@ def test_cached_processed_weights_rebuild_the_processed_bridge(name: str, privat
 
     restored = load_model(name)
     assert restored.soi_source.location == str(folder)
-    assert restored.soi_source.compatibility_mode and restored.soi_source.fold_ln
+    assert restored.soi_source == replace(processed.soi_source, location=str(folder))
     tokens = load_corpus("embedded", processed, n_tokens=128, seq_len=64, seed=0)
     assert_same_bridge(processed, restored, tokens)
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_the_record_is_what_transformer_lens_did_to_an_rmsnorm_model(name: str, private_cache: Path) -> None:
+    """Both embedded models use RMSNorm: TransformerLens folds the norms and centres the unembedding only."""
+    for model in (load_model(name), load_model(name)):  # processed, then restored from the cache
+        record = model.soi_source
+        assert model.cfg.normalization_type == "RMS"
+        assert (record.compatibility_mode, record.fold_ln, record.center_unembed) == (True, True, True)
+        assert record.center_writing_weights is False
+        assert model.W_out.mean(-1).abs().max() > 1e-4  # oracle: the writing weights are indeed not centred
+        assert (record.dtype, record.device) == ("float32", "cpu")
 
 
 def test_damaged_processed_weights_are_rebuilt(private_cache: Path) -> None:

@@ -38,7 +38,7 @@ from transformers import AutoModelForCausalLM
 
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.interventions import delete_layers, final_residual, layer_order, swap_layers
-from stages_of_inference.models.loading import bridge_from_hf, load_hf_model, load_model
+from stages_of_inference.models import bridge_from_hf, load_hf_model, load_model
 from stages_of_inference.scoring.decode import unembed
 from tests.tiny_models import tiny_config, tiny_hf_model
 

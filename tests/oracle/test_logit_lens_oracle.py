@@ -26,7 +26,7 @@ import torch
 from transformers import AutoModelForCausalLM, Gemma2Config, PreTrainedModel
 
 from stages_of_inference.analyses.logit_lens import METRICS, logit_lens
-from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from tests.tiny_models import tiny_hf_model
 
 pytestmark = pytest.mark.oracle

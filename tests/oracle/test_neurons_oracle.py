@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stages_of_inference.analyses.neurons import class_neurons, neuron_vocab_moments
-from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from tests.tiny_models import perturb_norm_weights, tiny_hf_model
 
 pytestmark = pytest.mark.oracle

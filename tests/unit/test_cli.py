@@ -12,7 +12,7 @@ import pytest
 
 import experiments.reproduce
 from stages_of_inference import cli
-from stages_of_inference.models.loading import EMBEDDED_MODELS
+from stages_of_inference.models import EMBEDDED_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -163,7 +163,7 @@ def test_keyboard_interrupt_while_listing_models_exits_130(
     def interrupted() -> list[dict[str, str]]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("stages_of_inference.models.loading.available_models", interrupted)
+    monkeypatch.setattr("stages_of_inference.models.available_models", interrupted)
     code, _, err = run_cli(["models"], capsys)
     assert code == 130 and len(err) == 1
 

@@ -19,7 +19,7 @@ from stages_of_inference.interventions import (
     layer_order,
     swap_layers,
 )
-from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from tests.tiny_models import N_LAYERS, tiny_hf_model
 
 # Every context manager with a spec that must change the output of a 4-layer model.

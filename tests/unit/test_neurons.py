@@ -21,7 +21,7 @@ from stages_of_inference.analyses.neurons import (
     standardized_moments,
 )
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from tests.tiny_models import tiny_hf_model
 
 COLUMNS = ["layer", "neuron", "relative_depth", "mean", "variance", "skew", "kurtosis"]

@@ -16,7 +16,7 @@ from stages_of_inference.interventions import (
     default_interventions,
     layer_order,
 )
-from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.metrics import token_metrics
 from stages_of_inference.sweep import robustness_sweep
 from tests.tiny_models import N_LAYERS, tiny_hf_model

@@ -1,10 +1,10 @@
-"""Model provenance: what identifies a model's weights in a run's identity."""
+"""Model provenance (ModelSource): what identifies a model's weights and their processing in a run's identity."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from stages_of_inference.models.loading import ModelSource
+from stages_of_inference.models import ModelSource
 
 GGUF = ModelSource(
     name="gemma-3-270m", kind="embedded", location="/cache/gguf/gemma.gguf", sha256="ab" * 32,
@@ -24,3 +24,12 @@ def test_what_changes_the_weights_changes_the_identity() -> None:
     assert replace(GGUF, sha256="cd" * 32).identity() != GGUF.identity()
     assert replace(GGUF, compatibility_mode=False, fold_ln=False).identity() != GGUF.identity()
     assert replace(FOLDER, location="/models/other").identity() != FOLDER.identity()
+
+
+def test_the_record_holds_the_processing_applied_dtype_and_device() -> None:
+    """The manifest and the run identity read these fields: on another device or dtype the numbers differ."""
+    fields = GGUF.to_dict()
+    assert {"fold_value_biases", "dtype", "device"} <= set(fields)
+    assert replace(GGUF, device="cuda:0").identity() != GGUF.identity()
+    assert replace(GGUF, dtype="bfloat16").identity() != GGUF.identity()
+    assert replace(GGUF, center_writing_weights=False).identity() != GGUF.identity()

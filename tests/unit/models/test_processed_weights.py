@@ -1,8 +1,9 @@
-"""Cached processed weights rebuild exactly the bridge that weight processing builds (tiny models)."""
+"""Cached processed weights rebuild exactly the bridge, and the record, that weight processing builds (tiny models)."""
 
 from __future__ import annotations
 
 import builtins
+import json
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,13 @@ from transformers import PreTrainedTokenizerFast
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
-from stages_of_inference.models.loading import _boot, bridge_from_hf
+from stages_of_inference.models.bridge import boot, bridge_from_hf
 from stages_of_inference.models.processed_weights import (
+    MARKER,
     NO_TRANSFORMS,
     load_processed,
     parameter_owners,
+    processed_dir,
     restorable,
     save_processed,
 )
@@ -73,8 +76,10 @@ def test_restored_bridge_equals_processed_bridge(
     processed = bridge_from_hf(hf_model, tiny_tokenizer)
     folder = tmp_path / "processed"
     save_processed(processed, owners, folder)
-    restored = _boot(*load_processed(folder), NO_TRANSFORMS, None, "cpu")
+    hf_restored, tokenizer, applied = load_processed(folder)
+    restored = boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu", already_applied=applied)
     assert_same_bridge(processed, restored, tiny_tokens)
+    assert restored.soi_source == processed.soi_source  # the record of the steps applied survives the cache
 
 
 def test_the_bridge_uses_the_cached_tokenizer_without_reading_it_again(
@@ -86,9 +91,9 @@ def test_the_bridge_uses_the_cached_tokenizer_without_reading_it_again(
     owners = parameter_owners(hf_model)
     folder = tmp_path / "processed"
     save_processed(bridge_from_hf(hf_model, tiny_tokenizer), owners, folder)
-    hf_restored, tokenizer = load_processed(folder)
+    hf_restored, tokenizer, _ = load_processed(folder)
     assert tokenizer.add_bos_token
-    assert _boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu").tokenizer is tokenizer
+    assert boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu").tokenizer is tokenizer
 
 
 def test_the_cached_tokenizer_is_not_parsed_in_python_for_its_added_tokens(
@@ -112,7 +117,7 @@ def test_the_cached_tokenizer_is_not_parsed_in_python_for_its_added_tokens(
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", counting_open)
-    _, tokenizer = load_processed(folder)
+    _, tokenizer, _ = load_processed(folder)
     monkeypatch.undo()
     assert not [name for name in opened if Path(name).name == "tokenizer.json"]
     assert_same_tokenizer(processed.tokenizer, tokenizer)
@@ -141,3 +146,24 @@ def test_damaged_processed_weights_raise_model_load_error(
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ModelLoadError, match="cannot read processed weights"):
         load_processed(folder)
+
+
+def test_a_copy_without_the_record_of_the_steps_applied_is_not_restored(
+    tiny_tokenizer: PreTrainedTokenizerFast, tmp_path
+) -> None:
+    """Copies cached before the record existed said which steps were requested, not which ran: rebuild them."""
+    hf_model = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
+    owners = parameter_owners(hf_model)
+    folder = tmp_path / "processed"
+    save_processed(bridge_from_hf(hf_model, tiny_tokenizer), owners, folder)
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["applied"]["center_writing_weights"] is False  # Llama: RMSNorm
+    del marker["applied"]
+    (folder / MARKER).write_text(json.dumps({**marker, "fold_ln": True, "center_writing_weights": True}))
+    with pytest.raises(ModelLoadError, match="cannot read processed weights"):
+        load_processed(folder)
+
+
+def test_the_cache_folder_is_new_for_copies_that_record_the_steps_applied(tmp_path) -> None:
+    """Old copies stay where they were (other checkouts may still read them) and are never picked up."""
+    assert processed_dir(tmp_path, "ab" * 32).name.endswith("-p2")
