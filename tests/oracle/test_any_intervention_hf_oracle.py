@@ -19,6 +19,7 @@ import pytest
 import torch
 from torch import nn
 
+from stages_of_inference.corpus import load_corpus
 from stages_of_inference.interventions import Intervention, final_residual, intervene, start_slot
 from stages_of_inference.models.loading import bridge_from_hf
 from stages_of_inference.scoring.decode import unembed
@@ -88,8 +89,6 @@ class TinyOracle:
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)
 def oracle(request, tiny_tokenizer) -> TinyOracle:
-    from stages_of_inference.corpus import load_corpus
-
     tokens = load_corpus("embedded", tiny_tokenizer, n_tokens=48, seq_len=24, seed=1)
     return TinyOracle(str(request.param), tiny_tokenizer, tokens)
 
