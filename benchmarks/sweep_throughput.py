@@ -113,7 +113,7 @@ def sweep_full_forwards(
 
 def _row(sequence: int, intervention: Intervention, scored: int, sums: dict[str, float]) -> dict:
     return {"sequence": sequence, "intervention": intervention.kind, "layer": intervention.layer,
-            "n_tokens": scored, **sums}
+            "label": intervention.label, "n_tokens": scored, **sums}
 
 
 # --------------------------------------------------------------------------- C

@@ -1,10 +1,14 @@
-"""The robustness sweep: delete or swap every layer and measure what survives.
+"""The robustness sweep: delete or swap every layer (or run any intervention) and measure what survives.
 
 Orchestration only: batches of windows times interventions, through scoring, with
 optional checkpoints. For each batch the original model runs once, keeping the
 residual stream entering every block; each intervention then runs only the blocks
-whose input it changes, from the cached residual
-(:mod:`~stages_of_inference.interventions.prefix`). The final residuals of all
+whose input it changes, from the cached residual, with the hooks it needs (a
+component deletion zeroes its layer's attention or MLP output)
+(:mod:`~stages_of_inference.interventions.prefix`). Any
+:class:`~stages_of_inference.interventions.Intervention` runs this way: block
+deletions, component deletions, swaps at any distance, repeats, explicit orders
+(named lists of them: :mod:`~stages_of_inference.interventions.families`). The final residuals of all
 interventions are kept (``d_model`` wide, small) and scored against the original
 model ``position_chunk`` tokens at a time
 (:mod:`~stages_of_inference.scoring.per_sequence`), so no tensor ever spans the whole
@@ -34,9 +38,10 @@ from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.interventions import (
     Intervention,
+    check_interventions,
     default_interventions,
     final_residual,
-    first_changed_slot,
+    start_slot,
 )
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.runs.shards import ShardFolder, run_provenance
@@ -61,7 +66,8 @@ def robustness_sweep(
     Args:
         model: The bridge (restored after every intervention).
         tokens: Windows from :func:`~stages_of_inference.corpus.load_corpus`, BOS first.
-        interventions: Defaults to every deletion and every adjacent swap.
+        interventions: Any interventions, each listed once; defaults to every
+            deletion and every adjacent swap.
         batch_size: Windows per forward pass.
         position_chunk: Tokens unembedded at once (bounds memory); by default
             :func:`~stages_of_inference.scoring.workspace.chunk_rows` of the vocabulary size.
@@ -76,8 +82,11 @@ def robustness_sweep(
         One row per intervention: ``intervention``, ``layer``, ``relative_depth``,
         ``n_tokens``, ``n_sequences``, ``kl``, ``top1_agreement``, ``accuracy``,
         ``baseline_accuracy``, ``relative_accuracy``, ``loss``, ``baseline_loss``,
-        ``entropy_bits``, ``baseline_entropy_bits``, and ``<metric>_ci_low`` /
-        ``<metric>_ci_high`` for each.
+        ``entropy_bits``, ``baseline_entropy_bits``, ``<metric>_ci_low`` /
+        ``<metric>_ci_high`` for each, then ``label`` (:attr:`Intervention.label`) and
+        ``order`` (the layers run, as JSON). ``layer`` and ``relative_depth`` place a
+        multi-layer intervention at the first layer it names
+        (:attr:`Intervention.layer`).
 
     Raises:
         ConfigError: Bad interventions, tokens or options (before any work).
@@ -90,7 +99,7 @@ def robustness_sweep(
     n_layers = n_layers_of(model)
     if interventions is not None and len(interventions) == 0:
         raise ConfigError("the list of interventions is empty; pass None for every deletion and adjacent swap")
-    chosen = [i.check(n_layers) for i in (default_interventions(n_layers) if interventions is None else interventions)]
+    chosen = check_interventions(default_interventions(n_layers) if interventions is None else interventions, n_layers)
     check_windows(tokens, what="the robustness sweep")
     if position_chunk is not None and position_chunk < 1:
         raise ConfigError(f"position_chunk must be at least 1, got {position_chunk}")
@@ -126,9 +135,11 @@ def _sweep_batch(
     advance(1)
     finals = []
     for intervention in interventions:
-        order = intervention.order(n_layers)
-        start = first_changed_slot(order)
-        final, _ = final_residual(model, batch, order=order, start=start, start_residual=resid_pres[start])
+        start = start_slot(intervention, n_layers)
+        final, _ = final_residual(
+            model, batch, order=intervention.order(n_layers), start=start, start_residual=resid_pres[start],
+            hooks=intervention.hooks(),
+        )
         finals.append(final)
         advance(1)
     return score_batch(model, batch, baseline, finals, interventions, position_chunk)

@@ -17,10 +17,15 @@ and when installing an intervention fails half-way:
   per-layer settings (on Gemma 3, sliding or global attention), and hook names stay
   with their layer: ``blocks.11.*`` fires wherever layer 11 runs.
 
-:class:`Intervention` is one intervention of the robustness sweep as a value
+:class:`Intervention` is one intervention of the robustness sweep as a value — a
+deletion of a layer, a block of layers, or a layer's attention or MLP; a swap at any
+distance; a repeated range; an explicit order
 (:mod:`~stages_of_inference.interventions.spec`, the one home of the layer order each
-intervention runs); :func:`final_residual` runs such an order from a residual cached
-on the original model (:mod:`~stages_of_inference.interventions.prefix`).
+intervention runs); :func:`intervene` runs one in a plain forward, and
+:func:`final_residual` runs its order from a residual cached on the original model
+(:mod:`~stages_of_inference.interventions.prefix`). Named lists of them (``blocks``,
+``components``, ``swaps-all``, ``repeats``) and JSON files of orders:
+:mod:`~stages_of_inference.interventions.families`.
 
 Layers are 0-based. Hook contexts use ``model.hooks``, which removes only the hooks it
 added, so they nest with each other and with the user's own hooks.
@@ -38,8 +43,14 @@ from stages_of_inference.interventions.context import (
     delete_attention,
     delete_layers,
     delete_mlp,
+    intervene,
     layer_order,
     swap_layers,
+)
+from stages_of_inference.interventions.families import (
+    intervention_family,
+    load_interventions,
+    resolve_interventions,
 )
 from stages_of_inference.interventions.hooks import (
     HookFunction,
@@ -48,9 +59,10 @@ from stages_of_inference.interventions.hooks import (
     layer_deletion_hooks,
     zero_ablation_hook,
 )
-from stages_of_inference.interventions.prefix import final_residual, first_changed_slot
+from stages_of_inference.interventions.prefix import final_residual, first_changed_slot, start_slot
 from stages_of_inference.interventions.spec import (
     Intervention,
+    check_interventions,
     default_interventions,
     deletion_order,
     swap_order,
@@ -60,6 +72,7 @@ __all__ = [
     "HookFunction",
     "HookList",
     "Intervention",
+    "check_interventions",
     "component_deletion_hooks",
     "default_interventions",
     "delete_attention",
@@ -68,8 +81,13 @@ __all__ = [
     "deletion_order",
     "final_residual",
     "first_changed_slot",
+    "intervene",
+    "intervention_family",
     "layer_deletion_hooks",
     "layer_order",
+    "load_interventions",
+    "resolve_interventions",
+    "start_slot",
     "swap_layers",
     "swap_order",
     "zero_ablation_hook",

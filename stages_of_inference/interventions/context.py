@@ -15,14 +15,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.interventions.hooks import component_deletion_hooks, layer_deletion_hooks
 from stages_of_inference.interventions.layout import LayerLayout
-from stages_of_inference.interventions.spec import swap_order
+from stages_of_inference.interventions.spec import Intervention, swap_order
 from stages_of_inference.layers import check_layer, check_layers, check_order, n_layers_of
 
 
@@ -102,3 +102,24 @@ def layer_order(
         yield model
     finally:
         layout.restore()
+
+
+@contextmanager
+def intervene(model: TransformerBridge, intervention: Intervention) -> Iterator[TransformerBridge]:
+    """Run the model with any :class:`~stages_of_inference.interventions.Intervention`: its order and its hooks.
+
+    Example:
+        >>> with intervene(model, Intervention("delete_block", 3, 5)):  # doctest: +SKIP
+        ...     logits = model(tokens)
+
+    Raises:
+        ConfigError: The intervention is not valid for this model, or another layer
+            order is active (orders do not nest).
+    """
+    n_layers = n_layers_of(model)
+    order = intervention.order(n_layers)
+    with ExitStack() as stack:
+        if order != list(range(n_layers)):
+            stack.enter_context(layer_order(model, order))
+        stack.enter_context(model.hooks(fwd_hooks=intervention.hooks()))
+        yield model

@@ -4,13 +4,19 @@ An intervention's layer order agrees with the original order up to its first cha
 slot (:func:`first_changed_slot`); the residual entering that slot is the original
 model's, so :func:`final_residual` can start there from a cached ``resid_pre``
 (deleting layer ``i`` runs layers ``i+1 ..``; swapping ``i, i+1`` runs
-``i+1, i, i+2 ..``) and stop before the unembedding.
+``i+1, i, i+2 ..``) and stop before the unembedding. A component deletion keeps the
+original order and changes only its layer's output, so it starts at its layer's slot
+with the zeroing hook installed (:func:`start_slot`).
 
 Example:
     >>> first_changed_slot([0, 1, 3, 2, 4])
     2
     >>> first_changed_slot([0, 1, 2])  # nothing changed: only the last slot runs
     2
+    >>> start_slot(Intervention("delete_mlp", 1), 4)
+    1
+    >>> start_slot(Intervention("repeat", 3), 4)  # runs 0, 1, 2, 3, 3: rerun layer 3 twice
+    3
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.interventions.context import layer_order
+from stages_of_inference.interventions.hooks import HookList
+from stages_of_inference.interventions.spec import Intervention
 from stages_of_inference.layers import check_order, n_layers_of
 from stages_of_inference.models.attention_guards import unguarded_attention
 
@@ -39,6 +47,7 @@ def final_residual(
     start: int = 0,
     start_residual: Float[Tensor, "batch pos d_model"] | None = None,
     cache_resid_pre: bool = False,
+    hooks: HookList | None = None,
 ) -> tuple[Float[Tensor, "batch pos d_model"], list[Tensor]]:
     """Run blocks ``order[start:]`` and return the input of the unembedding.
 
@@ -47,6 +56,9 @@ def final_residual(
     The unembedding is skipped: call :func:`~stages_of_inference.scoring.decode.unembed` on the result.
     A tensor of tokens carries no padding mask, so the attention runs without its
     fully-masked-row guards (:func:`~stages_of_inference.models.attention_guards.unguarded_attention`).
+
+    ``hooks`` are installed for this forward too (an intervention's
+    :meth:`~stages_of_inference.interventions.Intervention.hooks`).
 
     Returns:
         ``(final_residual, resid_pres)``; ``resid_pres`` holds the residual entering
@@ -71,12 +83,13 @@ def final_residual(
         captured["final"] = resid
         raise _StopBeforeUnembed
 
-    hooks: list[tuple[str, Callable[..., Any]]] = [("unembed.hook_in", stop)]
+    installed: list[tuple[str, Callable[..., Any]]] = [("unembed.hook_in", stop)]
     if start_residual is not None:
-        hooks.insert(0, (f"blocks.{suffix[0]}.hook_resid_pre", inject))
+        installed.insert(0, (f"blocks.{suffix[0]}.hook_resid_pre", inject))
     if cache_resid_pre:
-        hooks += [(f"blocks.{layer}.hook_resid_pre", remember) for layer in range(n_layers)]
-    with layer_order(model, suffix), model.hooks(fwd_hooks=hooks), unguarded_attention(model):
+        installed += [(f"blocks.{layer}.hook_resid_pre", remember) for layer in range(n_layers)]
+    installed += hooks or []
+    with layer_order(model, suffix), model.hooks(fwd_hooks=installed), unguarded_attention(model):
         try:
             model(batch)
         except _StopBeforeUnembed:
@@ -90,3 +103,21 @@ def first_changed_slot(order: Sequence[int]) -> int:
         if layer != slot:
             return slot
     return len(order) - 1
+
+
+def start_slot(intervention: Intervention, n_layers: int) -> int:
+    """The first slot the sweep runs for ``intervention``, from the original model's residual entering it.
+
+    The first changed slot of its order, or the slot of its first hooked layer (a
+    component deletion) if that comes earlier. An order that runs every original
+    layer and then more (repeating the last layer) starts at the last original slot,
+    whose input is cached, and reruns that layer as the original model does.
+
+    Raises:
+        ConfigError: The intervention is not valid for ``n_layers`` layers.
+    """
+    order = intervention.order(n_layers)
+    slot = min(first_changed_slot(order), n_layers - 1)
+    if intervention.hooks():  # they act on its own layer, unchanged before that layer's slot
+        slot = min(slot, order.index(intervention.layer))
+    return slot

@@ -39,7 +39,7 @@ from stages_of_inference.interventions.spec import Intervention
 from stages_of_inference.runs.atomic import write_parquet
 from stages_of_inference.runs.identity import tokens_sha256
 
-SHARD_FORMAT = 1
+SHARD_FORMAT = 2
 """Version of the shard layout; raised when the columns or their meaning change."""
 PROVENANCE_KEY = "stages_of_inference.shard"
 """The parquet key-value metadata key holding a shard's provenance (JSON)."""

@@ -5,11 +5,13 @@ intervention on one batch, ``position_chunk`` tokens at a time
 (:func:`~stages_of_inference.scoring.chunks.chunk_reference`), and sums each token
 metric over every sequence's scored tokens. :func:`summarize_shards` turns the rows
 of all batches into one row per intervention with bootstrap confidence intervals.
-Sums, not means, are kept, so batches of any size combine exactly.
+Sums, not means, are kept, so batches of any size combine exactly. Rows are told
+apart by the intervention's :attr:`~stages_of_inference.interventions.Intervention.label`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,7 +52,7 @@ def score_batch(
 
     Returns:
         One row per (intervention, sequence): ``sequence``, ``intervention``, ``layer``,
-        ``n_tokens`` and the sum of each of :data:`TOKEN_METRICS` over the sequence's
+        ``label``, ``n_tokens`` and the sum of each of :data:`TOKEN_METRICS` over the sequence's
         scored tokens (the shard format :func:`summarize_shards` reads).
     """
     positions = scored_positions(batch.shape[1])
@@ -71,6 +73,7 @@ def score_batch(
                     "sequence": sequence,
                     "intervention": intervention.kind,
                     "layer": intervention.layer,
+                    "label": intervention.label,
                     "n_tokens": scored,
                     **{name: float(sums[name][sequence]) for name in TOKEN_METRICS},
                 }
@@ -106,12 +109,14 @@ def summarize_shards(
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Turn per-sequence sums (one row per batch, sequence and intervention) into the table."""
+    """Turn per-sequence sums (one row per batch, sequence and intervention) into the table.
+
+    The columns of :func:`~stages_of_inference.sweep.robustness_sweep`'s table; the
+    interventions' labels must be distinct (:func:`~stages_of_inference.interventions.check_interventions`).
+    """
     rows = []
     for intervention in interventions:
-        part = per_sequence[
-            (per_sequence.intervention == intervention.kind) & (per_sequence.layer == intervention.layer)
-        ].sort_values(["batch", "sequence"])
+        part = per_sequence[per_sequence.label == intervention.label].sort_values(["batch", "sequence"])
         sums = {metric: part[metric].to_numpy(np.float64) for metric in TOKEN_METRICS}
         summary = summarize(sums, part.n_tokens.to_numpy(np.float64), n_bootstrap=n_bootstrap, seed=seed)
         rows.append(
@@ -120,6 +125,8 @@ def summarize_shards(
                 "layer": intervention.layer,
                 "relative_depth": relative_depth(intervention.layer, n_layers),
                 **summary,
+                "label": intervention.label,
+                "order": json.dumps(intervention.order(n_layers)),
             }
         )
     table = pd.DataFrame(rows)
