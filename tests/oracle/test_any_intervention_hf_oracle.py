@@ -21,9 +21,9 @@ from torch import nn
 
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.interventions import Intervention, final_residual, intervene, start_slot
-from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.decode import unembed
-from tests.oracle.test_interventions_hf_oracle import RAW_TOLERANCE, hf_layer_order, log_probs
+from tests.oracle.test_interventions_hf_oracle import hf_layer_order, log_probs
 from tests.tiny_models import tiny_hf_model
 
 pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("single_thread")]
@@ -98,7 +98,7 @@ def test_the_oracle_starts_equal(oracle: TinyOracle) -> None:
         assert list(oracle.hf.config.layer_types) == ["sliding_attention", "full_attention"] * 2
     with torch.inference_mode():
         ours = log_probs(oracle.bridge(oracle.tokens))
-    assert (ours - oracle.hf_base).abs().max() <= RAW_TOLERANCE
+    assert torch.equal(ours, oracle.hf_base)  # raw weights: HF's own modules in HF's order
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -118,8 +118,9 @@ def test_the_sweep_engine_equals_hf_surgery(oracle: TinyOracle, case: str) -> No
         with intervene(model, intervention):
             full = log_probs(model(tokens))
         assert torch.equal(log_probs(model(tokens)), log_probs(oracle.bridge(tokens)))  # restored
-    assert (swept - expected).abs().max() <= RAW_TOLERANCE, case
-    assert (full - expected).abs().max() <= RAW_TOLERANCE, case
+    # raw weights run HF's own modules in the same order on the same float32 values: bit for bit
+    assert torch.equal(swept, expected), (case, float((swept - expected).abs().max()))
+    assert torch.equal(full, expected), (case, float((full - expected).abs().max()))
 
 
 def test_gemma_slot_types_matter_for_these_cases(oracle: TinyOracle) -> None:

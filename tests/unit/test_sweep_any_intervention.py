@@ -27,7 +27,7 @@ from stages_of_inference.interventions import (
     layer_order,
     start_slot,
 )
-from stages_of_inference.models.loading import bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.decode import unembed
 from stages_of_inference.scoring.metrics import token_metrics
 from tests.tiny_models import N_LAYERS, tiny_hf_model
