@@ -30,8 +30,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from experiments.common import run_main
 from stages_of_inference.errors import ResultsError, StagesError
+from stages_of_inference.experiments.command import run_main
 from stages_of_inference.plots.robustness import combine_tables, plot_robustness
 from stages_of_inference.plots.stages import add_stage_bands
 from stages_of_inference.runs.atomic import read_json, write_text
@@ -330,14 +330,14 @@ def build_report(results_dir: Path, out: Path | None = None) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
 
-    def body(args: Sequence[str] | None) -> None:
+    def body() -> None:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("--results", type=Path, default=Path("results"), help="folder of model result folders")
         parser.add_argument("--out", type=Path, default=None, help="report file (default RESULTS/report.html)")
-        namespace = parser.parse_args(args)
+        namespace = parser.parse_args(argv)
         print(f"report: {build_report(namespace.results, namespace.out)}")
 
-    return run_main(body, argv)
+    return run_main(body)
 
 
 if __name__ == "__main__":
