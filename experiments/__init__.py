@@ -1,5 +1,6 @@
-"""Runnable experiments, one per figure or table of the paper, plus the full reproduction.
+"""Command-line entry points over :mod:`stages_of_inference.experiments`, run from the repository root.
 
-Run one with ``python -m experiments.<name> --help``; ``python -m experiments --help``
-lists them all.
+``python -m experiments`` lists the experiments; ``python -m experiments.<name> --help``
+shows one's flags; ``python -m experiments.reproduce`` runs them all. Not installed:
+``stages-of-inference run`` is the installed equivalent of the reproduction.
 """

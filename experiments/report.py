@@ -8,28 +8,24 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.common import run_main
+from stages_of_inference.experiments.command import OneLineParser, run_main
 from stages_of_inference.report import build_report
-
-__all__ = ["build_report", "main"]
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
 
-    def body(args: Sequence[str] | None) -> None:
-        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    def body() -> None:
+        parser = OneLineParser(prog="python -m experiments.report", description=__doc__.splitlines()[0])
         parser.add_argument("--results", type=Path, default=Path("results"), help="folder of model result folders")
         parser.add_argument("--out", type=Path, default=None, help="report file (default RESULTS/report.html)")
-        namespace = parser.parse_args(args)
+        namespace = parser.parse_args(argv)
         print(f"report: {build_report(namespace.results, namespace.out)}")
 
-    return run_main(body, argv)
+    return run_main(body)
 
 
 if __name__ == "__main__":

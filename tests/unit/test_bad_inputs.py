@@ -12,8 +12,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,6 @@ import torch
 import transformers.utils.logging
 from transformers import PreTrainedTokenizerFast
 
-from experiments import robustness
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.errors import (
     ConfigError,
@@ -37,7 +34,7 @@ from stages_of_inference.interventions import (
     swap_layers,
 )
 from stages_of_inference.layers import check_layer, check_layers, check_order
-from stages_of_inference.models import EMBEDDED_MODELS, bridge_from_hf
+from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.runs import atomic
 from stages_of_inference.runs.identity import IDENTITY_FILE, claim_folder
 from stages_of_inference.sweep import robustness_sweep
@@ -56,96 +53,12 @@ def _no_progress_bars(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transformers.utils.logging, "_tqdm_active", False)
 
 
-def robustness_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
-    """Run ``python -m experiments.robustness ARGS`` in-process; return (exit code, stderr lines)."""
-    capsys.readouterr()
-    code = robustness.main(["--tokens", "128", "--seq-len", "32", *args])
-    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-
-
-def assert_cli_error(code: int, err: list[str], *words: str) -> None:
-    assert code == 2
-    assert len(err) == 1, err
-    assert err[0].startswith("error: ") and "Traceback" not in err[0]
-    for word in words:
-        assert word in err[0], (word, err[0])
-
-
-def tiny_args(tiny_folder: Path, out: Path, *extra: str) -> list[str]:
-    return ["--model", str(tiny_folder), "--out", str(out), *extra]
-
-
-def subprocess_env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-
-
 # ---------------------------------------------------------------- models
 
 
-def test_unknown_model_name_at_the_command_line(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.robustness", "--model", "no-such-model", "--out", str(tmp_path)],
-        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120, check=False,
-    )
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert_cli_error(result.returncode, lines, "no-such-model", *EMBEDDED_MODELS)
-    assert not any(tmp_path.iterdir())
-
-
-def test_corrupted_safetensors_at_the_command_line(
-    broken_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    weights = broken_copy / "model.safetensors"
-    weights.write_bytes(b"\x00" * 64)
-    code, err = robustness_cli(tiny_args(broken_copy, tmp_path / "out"), capsys)
-    assert_cli_error(code, err, "cannot load model folder", "corrupted")
-
-
-def test_auto_map_at_the_command_line(broken_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = json.loads((broken_copy / "config.json").read_text())
-    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
-    (broken_copy / "config.json").write_text(json.dumps(config))
-    code, err = robustness_cli(tiny_args(broken_copy, tmp_path / "out"), capsys)
-    assert_cli_error(code, err, "--trust-remote-code")
 
 
 # ---------------------------------------------------------------- corpus
-
-
-def test_empty_corpus_at_the_command_line(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    corpus = tmp_path / "empty.txt"
-    corpus.write_text("")
-    code, err = robustness_cli(tiny_args(tiny_folder, tmp_path / "out", "--corpus", str(corpus)), capsys)
-    assert_cli_error(code, err, "empty.txt", "holds no text")
-    assert not (tmp_path / "out").exists()
-
-
-def test_too_short_corpus_at_the_command_line(
-    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    corpus = tmp_path / "short.txt"
-    corpus.write_text("Only a few words here.")
-    code, err = robustness_cli(tiny_args(tiny_folder, tmp_path / "out", "--corpus", str(corpus)), capsys)
-    assert_cli_error(code, err, "short.txt", "tokens", "lower n_tokens or add text")
-
-
-def test_non_utf8_corpus_at_the_command_line(tiny_folder: Path, tmp_path: Path) -> None:
-    corpus = tmp_path / "latin1.txt"
-    corpus.write_bytes("Der Bär läuft über die Straße. ".encode("latin-1") * 50)
-    result = subprocess.run(
-        [sys.executable, "-m", "experiments.robustness", *tiny_args(tiny_folder, tmp_path / "out"),
-         "--corpus", str(corpus), "--tokens", "128", "--seq-len", "32"],
-        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120, check=False,
-    )
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert_cli_error(result.returncode, lines, "latin1.txt", "not valid UTF-8", "byte offset 5")
-
-
-def test_missing_corpus_path_at_the_command_line(
-    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, err = robustness_cli(tiny_args(tiny_folder, tmp_path / "out", "--corpus", str(tmp_path / "nope.txt")), capsys)
-    assert_cli_error(code, err, "nope.txt", "does not exist")
 
 
 def test_empty_corpus_is_a_corpus_error(tiny_tokenizer: PreTrainedTokenizerFast, tmp_path: Path) -> None:
@@ -157,13 +70,6 @@ def test_empty_corpus_is_a_corpus_error(tiny_tokenizer: PreTrainedTokenizerFast,
 # ---------------------------------------------------------------- budgets and context
 
 
-def test_seq_len_beyond_the_model_context(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = tiny_args(tiny_folder, tmp_path / "out", "--seq-len", str(2 * N_CTX), "--tokens", str(4 * N_CTX))
-    code, err = robustness_cli(args, capsys)
-    assert_cli_error(code, err, f"seq_len={2 * N_CTX}", f"context of {N_CTX} tokens", f"seq_len <= {N_CTX}")
-    assert not (tmp_path / "out").exists()
-
-
 def test_seq_len_beyond_the_context_of_a_bridge(
     tiny_folder: Path, tiny_tokenizer: PreTrainedTokenizerFast
 ) -> None:
@@ -172,39 +78,6 @@ def test_seq_len_beyond_the_context_of_a_bridge(
     load_corpus("embedded", bridge, n_tokens=N_CTX, seq_len=N_CTX)  # the limit itself is fine
     with pytest.raises(ConfigError, match=f"exceeds the model's context of {N_CTX}"):
         load_corpus("embedded", bridge, n_tokens=4 * N_CTX, seq_len=N_CTX + 1)
-
-
-@pytest.mark.parametrize(
-    ("flag", "value", "words"),
-    [
-        ("--tokens", "0", ["tokens=0", "--tokens", "positive"]),
-        ("--tokens", "-5", ["tokens=-5", "positive"]),
-        ("--seq-len", "-1", ["seq_len=-1", "--seq-len", "BOS"]),
-        ("--seq-len", "0", ["seq_len=0", "--seq-len >= 3"]),
-        ("--batch-size", "0", ["batch_size=0", "--batch-size", "at least 1"]),
-        ("--batch-size", "-3", ["batch_size=-3", "at least 1"]),
-        ("--tokens", "16", ["tokens=16", "below seq_len=32", "no window fits"]),
-    ],
-)
-def test_zero_or_negative_budgets_fail_before_anything_is_loaded_or_written(
-    flag: str, value: str, words: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The model does not exist: a budget error must come first, before any loading.
-    code, err = robustness_cli(["--model", "never-loaded", "--out", str(tmp_path / "out"), flag, value], capsys)
-    assert_cli_error(code, err, *words)
-    assert not (tmp_path / "out").exists()  # no run.json claims the folder for a bad run
-
-
-def test_a_refused_batch_size_does_not_block_the_next_run(
-    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Regression: ``--batch-size 0`` used to write run.json first, so a corrected rerun was refused."""
-    out = tmp_path / "out"
-    code, _ = robustness_cli(tiny_args(tiny_folder, out, "--batch-size", "0"), capsys)
-    assert code == 2
-    code, err = robustness_cli(tiny_args(tiny_folder, out, "--batch-size", "2"), capsys)
-    assert code == 0, err
-    assert json.loads(next(out.glob(f"*/{IDENTITY_FILE}")).read_text())["batch_size"] == 2
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"n_tokens": 0}, "n_tokens=0"), ({"seq_len": -1}, "seq_len=-1")])
@@ -285,15 +158,6 @@ def test_bad_layers_on_a_model_leave_it_usable(tiny_bridge: Any) -> None:
 # ---------------------------------------------------------------- results folder
 
 
-def test_out_under_a_regular_file_is_one_line(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Tests run as root, where chmod does not stop writes; a path under a file always fails.
-    blocker = tmp_path / "file.txt"
-    blocker.write_text("not a folder")
-    code, err = robustness_cli(tiny_args(tiny_folder, blocker / "out"), capsys)
-    assert_cli_error(code, err, "cannot write to", str(blocker), "--out")
-    assert blocker.read_text() == "not a folder"
-
-
 def test_unwritable_folder_in_python_is_a_results_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
@@ -365,7 +229,7 @@ def test_full_disk_during_a_sweep_keeps_finished_shards_and_resumes(
 ) -> None:
     tokens = load_corpus("embedded", tiny_tokenizer, n_tokens=4 * 16, seq_len=16)
     interventions = [Intervention("delete", 1), Intervention("swap", 2)]
-    sweep = lambda: robustness_sweep(  # noqa: E731
+    sweep = lambda: robustness_sweep(
         tiny_bridge, tokens, interventions, batch_size=1, n_bootstrap=20, checkpoint_dir=tmp_path, progress=False
     )
     real_write = atomic._atomic_write
@@ -400,18 +264,6 @@ def test_a_folder_holding_another_run_is_refused_naming_the_differences(tmp_path
     assert (folder / "table.parquet").read_bytes() == b"finished"
     assert claim_folder(folder, {"seed": 1, "tokens": 64}, overwrite=True) is False
     assert [p.name for p in folder.iterdir()] == [IDENTITY_FILE]
-
-
-def test_another_seed_into_a_finished_folder_at_the_command_line(
-    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "out"
-    code, err = robustness_cli(tiny_args(tiny_folder, out), capsys)
-    assert code == 0, err
-    code, err = robustness_cli(tiny_args(tiny_folder, out, "--seed", "7"), capsys)
-    assert_cli_error(code, err, "different run", "seed: 0 there, 7 now", "--overwrite")
-    code, err = robustness_cli(tiny_args(tiny_folder, out, "--seed", "7", "--overwrite"), capsys)
-    assert code == 0, err
 
 
 def test_a_damaged_run_json_is_a_results_error(tmp_path: Path) -> None:

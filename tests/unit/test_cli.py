@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 
-import experiments.reproduce
 from stages_of_inference import cli
+from stages_of_inference.experiments import reproduce
+from stages_of_inference.experiments.reproduce import ReproduceConfig
 from stages_of_inference.models import EMBEDDED_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,18 +116,29 @@ def test_run_help_shows_the_reproduction_flags(capsys: pytest.CaptureFixture[str
         assert flag in out
 
 
-def test_run_passes_its_arguments_to_experiments_reproduce(
+def test_run_passes_its_arguments_to_the_reproduction(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seen: list[list[str]] = []
-    monkeypatch.setattr(experiments.reproduce, "main", lambda argv: seen.append(list(argv)) or 0)
+    seen: list[ReproduceConfig] = []
+    monkeypatch.setattr(reproduce, "reproduce", seen.append)
     code, _, _ = run_cli(["run", "--models", "smollm2-135m", "--tokens", "64"], capsys)
     assert code == 0
-    assert seen == [["--models", "smollm2-135m", "--tokens", "64"]]
+    assert seen == [ReproduceConfig(models=["smollm2-135m"], tokens=64)]
+
+
+def test_run_sets_the_options_of_the_experiments(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[ReproduceConfig] = []
+    monkeypatch.setattr(reproduce, "reproduce", seen.append)
+    args = ["run", "--k", "3", "--prompt", "Paris is in", "--hook", "mlp_out", "--kurtosis-threshold", "7.5"]
+    code, _, _ = run_cli([*args, "--experiments", "attention", "cka"], capsys)
+    assert code == 0
+    assert seen == [ReproduceConfig(k=3, prompt="Paris is in", hook="mlp_out", kurtosis_threshold=7.5, experiments=["attention", "cka"])]
 
 
 def test_run_returns_the_reproduction_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(experiments.reproduce, "main", lambda argv: 2)
+    monkeypatch.setattr(reproduce, "main", lambda argv, prog: 2)
     assert cli.main(["run"]) == 2
 
 
@@ -148,10 +159,10 @@ def test_run_unknown_model_lists_the_available_ones(tmp_path: Path, capsys: pyte
 def test_keyboard_interrupt_exits_130_and_says_how_to_resume(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def interrupted(argv: list[str]) -> int:
+    def interrupted(config: ReproduceConfig) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiments.reproduce, "main", interrupted)
+    monkeypatch.setattr(reproduce, "reproduce", interrupted)
     code, _, err = run_cli(["run", "--models", "smollm2-135m"], capsys)
     assert code == cli.EXIT_INTERRUPTED == 130
     assert len(err) == 1 and "resume" in err[0] and "same command" in err[0]
@@ -163,14 +174,14 @@ def test_keyboard_interrupt_while_listing_models_exits_130(
     def interrupted() -> list[dict[str, str]]:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("stages_of_inference.models.available_models", interrupted)
+    monkeypatch.setattr(cli, "available_models", interrupted)
     code, _, err = run_cli(["models"], capsys)
     assert code == 130 and len(err) == 1
 
 
-def test_program_name_is_restored_after_delegating(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_leaves_the_program_name_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     before = sys.argv[0]
-    monkeypatch.setattr(experiments.reproduce, "main", lambda argv: 0)
+    monkeypatch.setattr(reproduce, "reproduce", lambda config: None)
     cli.main(["run"])
     assert sys.argv[0] == before
 
@@ -178,35 +189,34 @@ def test_program_name_is_restored_after_delegating(monkeypatch: pytest.MonkeyPat
 # ---------------------------------------------------------------- report
 
 
-def test_report_without_its_module_fails_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_report_passes_its_arguments_to_build_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(cli, "REPORT_MODULE", "experiments.no_such_report_module")
-    code, _, err = run_cli(["report", "--results", "results"], capsys)
-    assert_one_line_error(code, err, "report", "not available")
+    seen: list[tuple[Path, Path | None]] = []
+    monkeypatch.setattr(cli, "build_report", lambda results, out: seen.append((results, out)) or tmp_path / "r.html")
+    code, out, _ = run_cli(["report", "--results", "results/"], capsys)
+    assert code == 0 and seen == [(Path("results/"), None)]
+    assert str(tmp_path / "r.html") in out
 
 
-def test_report_module_without_main_fails_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(sys.modules, "experiments.fake_report", types.ModuleType("experiments.fake_report"))
-    monkeypatch.setattr(cli, "REPORT_MODULE", "experiments.fake_report")
-    code, _, err = run_cli(["report"], capsys)
-    assert_one_line_error(code, err, "main")
-
-
-def test_report_passes_its_arguments_to_experiments_report(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    seen: list[list[str]] = []
-    fake = types.ModuleType("experiments.fake_report")
-    fake.main = lambda argv: seen.append(list(argv)) or 0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "experiments.fake_report", fake)
-    monkeypatch.setattr(cli, "REPORT_MODULE", "experiments.fake_report")
-    code, _, _ = run_cli(["report", "results/"], capsys)
-    assert code == 0 and seen == [["results/"]]
-
-
-def test_report_help_comes_from_experiments_report(capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_help_shows_its_flags(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["report", "--help"], capsys)
-    assert code == 0 and "usage: stages-of-inference report" in out
+    assert code == 0 and "usage: stages-of-inference report" in out and "--results" in out
+
+
+def test_report_of_a_folder_without_results_fails_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(["report", "--results", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, str(tmp_path), "run an experiment first")
+
+
+def test_run_works_outside_the_repository(tmp_path: Path) -> None:
+    """The command depends on no working directory (the repository is on PYTHONPATH only because this checkout is not installed)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "stages_of_inference", "run", "--help"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--models" in result.stdout and "--k" in result.stdout

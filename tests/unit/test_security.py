@@ -71,7 +71,7 @@ def findings(source: str, filename: str = "<test>") -> list[str]:
 
 def test_the_sources_are_found() -> None:
     names = {path.name for path in SOURCES}
-    assert {"folder.py", "gguf.py", "atomic.py", "corpus.py", "sweep.py", "common.py"} <= names
+    assert {"folder.py", "gguf.py", "atomic.py", "corpus.py", "sweep.py", "runner.py"} <= names
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=_relative)

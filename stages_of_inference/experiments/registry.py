@@ -1,0 +1,37 @@
+"""Every experiment of the reproduction, in the order it runs them.
+
+Example:
+    >>> [experiment.name for experiment in EXPERIMENTS]
+    ['robustness', 'logit_lens', 'attention', 'norms', 'neurons', 'cka', 'subjoiner']
+    >>> BY_NAME["attention"].description
+    'Mean attention to the previous k tokens, per layer and per head (paper section 4).'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stages_of_inference.experiments import (
+    attention,
+    cka,
+    logit_lens,
+    neurons,
+    norms,
+    robustness,
+    subjoiner,
+)
+from stages_of_inference.experiments.protocol import Experiment
+
+EXPERIMENTS: tuple[Experiment[Any], ...] = (
+    robustness.EXPERIMENT,
+    logit_lens.EXPERIMENT,
+    attention.EXPERIMENT,
+    norms.EXPERIMENT,
+    neurons.EXPERIMENT,
+    cka.EXPERIMENT,
+    subjoiner.EXPERIMENT,
+)
+"""The experiments run for every model, in this order (the cheap robustness tables first)."""
+
+BY_NAME: dict[str, Experiment[Any]] = {experiment.name: experiment for experiment in EXPERIMENTS}
+"""Each experiment by its name."""

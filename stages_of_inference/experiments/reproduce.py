@@ -1,0 +1,85 @@
+"""The full reproduction: every experiment of the registry on one or more models, then the report.
+
+:class:`ReproduceConfig` holds the run settings, every experiment's own options (so
+``--k``, ``--prompt``, ``--hook``, ... can be set for the whole reproduction), the
+models and the experiments to run. :func:`reproduce` runs them with
+:func:`stages_of_inference.experiments.runner.run_experiments` (each model loaded
+once), prints the time table and rebuilds ``OUT/report.html``.
+
+Example:
+    >>> config = ReproduceConfig(models=["smollm2-135m"], tokens=1024, k=3)
+    >>> [e.name for e in chosen_experiments(ReproduceConfig(experiments=["norms", "attention"]))]
+    ['attention', 'norms']
+    >>> reproduce(config)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stages_of_inference.report import build_report
+from stages_of_inference.errors import ConfigError
+from stages_of_inference.experiments import registry
+from stages_of_inference.experiments.attention import AttentionConfig
+from stages_of_inference.experiments.cka import CKAConfig
+from stages_of_inference.experiments.command import parse_config, run_main
+from stages_of_inference.experiments.config import option
+from stages_of_inference.experiments.logit_lens import LogitLensConfig
+from stages_of_inference.experiments.neurons import NeuronsConfig
+from stages_of_inference.experiments.protocol import Experiment
+from stages_of_inference.experiments.runner import run_experiments
+from stages_of_inference.experiments.subjoiner import SubjoinerConfig
+from stages_of_inference.models import EMBEDDED_MODELS
+
+DESCRIPTION = "Run every experiment of the paper on one or more models, model by model, then build the report."
+
+
+@dataclass
+class ReproduceConfig(SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
+    """The run settings and every experiment's options, applied to several models.
+
+    The bases are the configs of the experiments that have options, last first, so
+    that the flags appear in registry order; ``model`` is unused (``models`` replaces it).
+    """
+
+    models: list[str] = option(list(EMBEDDED_MODELS), "models to run, one after the other")
+    experiments: list[str] = option(
+        [e.name for e in registry.EXPERIMENTS], "experiments to run (they run in registry order)"
+    )
+
+
+def chosen_experiments(config: ReproduceConfig) -> list[Experiment[Any]]:
+    """The registry's experiments named in ``config.experiments``, in registry order.
+
+    Raises:
+        ConfigError: A name is not an experiment of the registry.
+    """
+    unknown = [name for name in config.experiments if name not in registry.BY_NAME]
+    if unknown:
+        raise ConfigError(
+            f"no experiment named {', '.join(unknown)} (--experiments); choose from {', '.join(registry.BY_NAME)}"
+        )
+    return [experiment for name, experiment in registry.BY_NAME.items() if name in config.experiments]
+
+
+def reproduce(config: ReproduceConfig) -> pd.DataFrame:
+    """Run the chosen experiments on every model, print their times, rebuild the report.
+
+    Returns:
+        One row per model and experiment: ``model``, ``experiment``, ``seconds``.
+    """
+    summary = run_experiments(chosen_experiments(config), config, models=config.models)
+    print("\n" + summary.to_string(index=False))
+    report = build_report(Path(config.out))
+    print(f"\nresults in {Path(config.out).resolve()}; open the report: {report.resolve()}")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Command line of the reproduction; returns the exit code."""
+    return run_main(lambda: reproduce(parse_config(ReproduceConfig, argv, DESCRIPTION, prog=prog, exclude={"model"})))

@@ -1,0 +1,1 @@
+"""Unit tests of :mod:`stages_of_inference.experiments`: the runner, the reproduction, their command lines."""
