@@ -42,9 +42,7 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> PreTrainedTokeni
     )
     bpe.train_from_iterator([sample], trainer=trainer)
     folder = tmp_path_factory.mktemp("tiny_tokenizer")
-    PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>").save_pretrained(
-        folder
-    )
+    PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>").save_pretrained(folder)
     return AutoTokenizer.from_pretrained(folder)  # loaded from a folder, as real tokenizers are
 
 
