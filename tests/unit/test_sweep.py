@@ -319,17 +319,18 @@ def test_the_same_run_reuses_its_shards_bit_for_bit(llama, llama_tokens, tmp_pat
 @pytest.mark.parametrize(
     "intervention",
     [
-        Intervention("delete", N_LAYERS),
-        Intervention("delete", -1),
-        Intervention("swap", N_LAYERS - 1),
-        Intervention("swap", -1),
-        Intervention("move", 0),
-        Intervention("delete", 1.5),
+        ("delete", N_LAYERS),
+        ("delete", -1),
+        ("swap", N_LAYERS - 1),
+        ("swap", -1),
+        ("move", 0),
+        ("delete", 1.5),
     ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # a float layer must reach our own check
 def test_bad_interventions_raise(llama, llama_tokens, intervention, tmp_path) -> None:
     with pytest.raises(ConfigError):
-        sweep(llama, llama_tokens, [Intervention("delete", 0), intervention], checkpoint_dir=tmp_path)
+        sweep(llama, llama_tokens, [Intervention("delete", 0), Intervention(*intervention)], checkpoint_dir=tmp_path)
     assert not list(tmp_path.iterdir())  # validated before any work
 
 
