@@ -10,7 +10,7 @@ MODELS ?= smollm2-135m gemma-3-270m
 TOKENS ?= 4096
 OUT ?= results
 
-.PHONY: install browser reproduce test bench clean
+.PHONY: install browser reproduce lint test bench clean
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,13 @@ reproduce: install
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: install browser
+# The same checks as .pre-commit-config.yaml: format, lint, types.
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: install browser lint
 	$(PY) -m pytest
 
 bench: install

@@ -27,8 +27,20 @@ STANDARD = {
     "memory": [],
 }
 QUICK = {
-    "sweep_throughput": ["--model", "smollm2-135m", "--tokens", "512", "--c-tokens", "256",
-                         "--interventions", "2", "--matmul-size", "1024", "--matmul-seconds", "1"],
+    "sweep_throughput": [
+        "--model",
+        "smollm2-135m",
+        "--tokens",
+        "512",
+        "--c-tokens",
+        "256",
+        "--interventions",
+        "2",
+        "--matmul-size",
+        "1024",
+        "--matmul-seconds",
+        "1",
+    ],
     "load_time": ["--models", "smollm2-135m", "--cached-only"],
     "memory": ["--model", "smollm2-135m", "--tokens", "256", "512"],
 }

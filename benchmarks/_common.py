@@ -12,7 +12,7 @@ from dataclasses import dataclass
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # embedded models only: never wait on the hub
 
 
-def spread_interventions(n_layers: int, k: int | None):  # noqa: ANN201 - list[Intervention]
+def spread_interventions(n_layers: int, k: int | None):
     """``k`` of the default interventions, evenly spread over the list (all when ``k`` is None).
 
     The default list is every deletion, then every adjacent swap, so a spread subset

@@ -44,9 +44,7 @@ print("BENCHMARK-RESULT " + json.dumps({"seconds": elapsed, "layers": int(model.
 def timed_load(name: str, cache: str) -> float:
     """Seconds of one ``load_model(name)`` in a fresh subprocess using ``cache``."""
     env = {**os.environ, "STAGES_OF_INFERENCE_CACHE": cache, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, name], env=env, capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([sys.executable, "-c", _CHILD, name], env=env, capture_output=True, text=True, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("BENCHMARK-RESULT "):
             return float(json.loads(line.removeprefix("BENCHMARK-RESULT "))["seconds"])
@@ -56,8 +54,11 @@ def timed_load(name: str, cache: str) -> float:
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load_time", description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="embedded model names")
-    parser.add_argument("--cached-only", action="store_true",
-                        help="skip the (slow) first load: time a cached load from the user's own cache")
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="skip the (slow) first load: time a cached load from the user's own cache",
+    )
     args = parser.parse_args(argv)
     print("\n== load time ==")
     print(environment())
@@ -72,8 +73,10 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
             with tempfile.TemporaryDirectory(prefix="soi-bench-cache-") as cache:
                 first = timed_load(name, cache)
                 cached = timed_load(name, cache)
-            print(f"{name:14s} first load {first:6.1f} s   cached load {cached:6.1f} s   "
-                  f"(target cached <= {CACHED_TARGET_S:g} s)")
+            print(
+                f"{name:14s} first load {first:6.1f} s   cached load {cached:6.1f} s   "
+                f"(target cached <= {CACHED_TARGET_S:g} s)"
+            )
             results.append(info(f"{name}: first load", first, "s"))
         results.append(at_most(f"{name}: cached load", cached, CACHED_TARGET_S, "s"))
     print_table(results, "load time")

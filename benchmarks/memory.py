@@ -85,22 +85,37 @@ def sweep_peak(model: str, tokens: int, interventions: str) -> dict[str, float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, model, str(tokens), interventions],
-        env=env, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
     )
     for line in done.stdout.splitlines():
         if line.startswith("BENCHMARK-RESULT "):
             return json.loads(line.removeprefix("BENCHMARK-RESULT "))
-    raise RuntimeError(f"the sweep of {model} at {tokens} tokens failed (exit {done.returncode}):\n"
-                       f"{done.stderr[-3000:]}")
+    raise RuntimeError(
+        f"the sweep of {model} at {tokens} tokens failed (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--tokens", nargs=2, type=int, default=list(DEFAULT_TOKENS), metavar=("SMALL", "LARGE"),
-                        help="the two token budgets (default 4096 16384)")
-    parser.add_argument("--interventions", default=str(DEFAULT_INTERVENTIONS), metavar="K",
-                        help=f"K interventions spread over the default list, or 'all' (default {DEFAULT_INTERVENTIONS})")
+    parser.add_argument(
+        "--tokens",
+        nargs=2,
+        type=int,
+        default=list(DEFAULT_TOKENS),
+        metavar=("SMALL", "LARGE"),
+        help="the two token budgets (default 4096 16384)",
+    )
+    parser.add_argument(
+        "--interventions",
+        default=str(DEFAULT_INTERVENTIONS),
+        metavar="K",
+        help=f"K interventions spread over the default list, or 'all' (default {DEFAULT_INTERVENTIONS})",
+    )
     args = parser.parse_args(argv)
     print(f"\n== sweep memory: {args.model} ==")
     print(environment())
@@ -110,18 +125,32 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     for tokens in args.tokens:
         run = sweep_peak(args.model, tokens, args.interventions)
         peaks.append(run["peak"])
-        print(f"{tokens:6d} tokens: peak RSS {run['peak'] / GB:.2f} GB (after loading the model "
-              f"{run['after_load'] / GB:.2f} GB; sweep of {run['rows']} interventions {run['seconds']:.1f} s)")
+        print(
+            f"{tokens:6d} tokens: peak RSS {run['peak'] / GB:.2f} GB (after loading the model "
+            f"{run['after_load'] / GB:.2f} GB; sweep of {run['rows']} interventions {run['seconds']:.1f} s)"
+        )
         results.append(at_most(f"{args.model}: peak RSS at {tokens} tokens", run["peak"] / GB, PEAK_TARGET_GB, "GB"))
-        results.append(info(f"{args.model}: sweep growth over load at {tokens} tokens",
-                            (run["peak"] - run["after_load"]) / GB, "GB"))
+        results.append(
+            info(
+                f"{args.model}: sweep growth over load at {tokens} tokens", (run["peak"] - run["after_load"]) / GB, "GB"
+            )
+        )
     ratio = peaks[1] / peaks[0]
     met = abs(ratio - 1) <= RATIO_TOLERANCE
-    print(f"ratio {args.tokens[1]} / {args.tokens[0]} tokens: {ratio:.3f} "
-          f"(target within {RATIO_TOLERANCE:.0%}: {1 - RATIO_TOLERANCE:.2f}..{1 + RATIO_TOLERANCE:.2f}); "
-          f"each peak <= {PEAK_TARGET_GB:g} GB")
-    results.append(Result(f"{args.model}: peak ratio {args.tokens[1]}/{args.tokens[0]}", ratio, "",
-                          f"{1 - RATIO_TOLERANCE:.2f}..{1 + RATIO_TOLERANCE:.2f}", met))
+    print(
+        f"ratio {args.tokens[1]} / {args.tokens[0]} tokens: {ratio:.3f} "
+        f"(target within {RATIO_TOLERANCE:.0%}: {1 - RATIO_TOLERANCE:.2f}..{1 + RATIO_TOLERANCE:.2f}); "
+        f"each peak <= {PEAK_TARGET_GB:g} GB"
+    )
+    results.append(
+        Result(
+            f"{args.model}: peak ratio {args.tokens[1]}/{args.tokens[0]}",
+            ratio,
+            "",
+            f"{1 - RATIO_TOLERANCE:.2f}..{1 + RATIO_TOLERANCE:.2f}",
+            met,
+        )
+    )
     print_table(results, "sweep memory")
     return results
 

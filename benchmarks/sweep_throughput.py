@@ -50,8 +50,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pandas as pd  # noqa: E402  (after _common sets HF_HUB_OFFLINE)
-import torch  # noqa: E402
+import pandas as pd
+import torch
 
 from benchmarks._common import (
     Result,
@@ -64,13 +64,13 @@ from benchmarks._common import (
 )
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.interventions import (  # noqa: E402
+from stages_of_inference.interventions import (
     Intervention,
     default_interventions,
     delete_layers,
     final_residual,
 )
-from stages_of_inference.layers import n_layers_of  # noqa: E402
+from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models import bridge_from_hf, load_hf_model, load_model
 from stages_of_inference.scoring.metrics import TOKEN_METRICS, token_metrics
 from stages_of_inference.scoring.per_sequence import score_batch, summarize_shards
@@ -112,8 +112,14 @@ def sweep_full_forwards(
 
 
 def _row(sequence: int, intervention: Intervention, scored: int, sums: dict[str, float]) -> dict:
-    return {"sequence": sequence, "intervention": intervention.kind, "layer": intervention.layer,
-            "label": intervention.label, "n_tokens": scored, **sums}
+    return {
+        "sequence": sequence,
+        "intervention": intervention.kind,
+        "layer": intervention.layer,
+        "label": intervention.label,
+        "n_tokens": scored,
+        **sums,
+    }
 
 
 # --------------------------------------------------------------------------- C
@@ -279,8 +285,10 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
     n_layers = n_layers_of(model)
     interventions = spread_interventions(n_layers, args.interventions)  # a subset: quick checks only
     n_windows = tokens.shape[0]
-    print(f"{n_windows} windows x {args.seq_len} tokens, {len(interventions)} interventions, "
-          f"{n_layers} layers, batch {args.batch_size}")
+    print(
+        f"{n_windows} windows x {args.seq_len} tokens, {len(interventions)} interventions, "
+        f"{n_layers} layers, batch {args.batch_size}"
+    )
     with torch.inference_mode():
         model(tokens[:1])  # warm-up: lazy initialisation is not part of any method's time
     results: list[Result] = []
@@ -299,8 +307,10 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
             table_b = sweep_full_forwards(model, tokens, interventions, batch_size=args.batch_size)
         ratio_b = time_b[0] / time_a[0]
         delta_b, where_b = max_abs_difference(table_a, table_b)
-        print(f"B  batched full forwards               {time_b[0]:9.1f} s   B/A = {ratio_b:.2f} "
-              f"(target >= {B_OVER_A_TARGET.get(name, 1.0):g})")
+        print(
+            f"B  batched full forwards               {time_b[0]:9.1f} s   B/A = {ratio_b:.2f} "
+            f"(target >= {B_OVER_A_TARGET.get(name, 1.0):g})"
+        )
         print(f"   agreement A vs B, all {n_windows * args.seq_len} tokens: max |delta| = {delta_b:.3g} ({where_b})")
         results += [
             at_least(f"{name}: B/A", ratio_b, B_OVER_A_TARGET.get(name, 1.0)),
@@ -317,18 +327,26 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
         estimate = timing.rebuild + forwards * scale
         linear = timing.total * scale
         ratio_c = estimate / time_a[0]
-        print(f"C  authors' method, measured on {c_windows} of {n_windows} windows: {timing.total:.1f} s "
-              f"({timing.rebuild:.1f} s of it rebuilding {sum(i.kind == 'swap' for i in interventions)} swapped models)")
-        print(f"   scaled to {n_windows} windows: forwards {forwards:.1f} s x {scale:.2f} + rebuilds "
-              f"{timing.rebuild:.1f} s (not scaled) = {estimate:.1f} s   C/A = {ratio_c:.2f} "
-              f"(target >= {C_OVER_A_TARGET:g})")
-        print(f"   (purely linear scaling of the whole C time: {linear:.1f} s, C/A = {linear / time_a[0]:.2f}; "
-              f"C's forward passes alone, without any rebuild: C/A = {forwards * scale / time_a[0]:.2f})")
+        print(
+            f"C  authors' method, measured on {c_windows} of {n_windows} windows: {timing.total:.1f} s "
+            f"({timing.rebuild:.1f} s of it rebuilding {sum(i.kind == 'swap' for i in interventions)} swapped models)"
+        )
+        print(
+            f"   scaled to {n_windows} windows: forwards {forwards:.1f} s x {scale:.2f} + rebuilds "
+            f"{timing.rebuild:.1f} s (not scaled) = {estimate:.1f} s   C/A = {ratio_c:.2f} "
+            f"(target >= {C_OVER_A_TARGET:g})"
+        )
+        print(
+            f"   (purely linear scaling of the whole C time: {linear:.1f} s, C/A = {linear / time_a[0]:.2f}; "
+            f"C's forward passes alone, without any rebuild: C/A = {forwards * scale / time_a[0]:.2f})"
+        )
         gc.collect()
         table_a_subset = robustness_sweep(model, subset, interventions, batch_size=args.batch_size, progress=False)
         delta_c, where_c = max_abs_difference(table_a_subset, table_c)
-        print(f"   agreement A vs C on the same {c_windows * args.seq_len} tokens: "
-              f"max |delta| = {delta_c:.3g} ({where_c})")
+        print(
+            f"   agreement A vs C on the same {c_windows * args.seq_len} tokens: "
+            f"max |delta| = {delta_c:.3g} ({where_c})"
+        )
         results += [
             at_least(f"{name}: C/A (C scaled from {c_windows} windows)", ratio_c, C_OVER_A_TARGET),
             info(f"{name}: C/A without C's rebuilds", forwards * scale / time_a[0]),
@@ -341,15 +359,21 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
     rate_peak = max(rate_before.peak, rate_after.peak)
     ratio_flops = rate_useful / rate_matmul
     print(f"useful FLOPs of A: {flops / 1e12:.3f} TFLOP in {time_a[0]:.1f} s = {rate_useful / 1e9:.1f} GFLOP/s")
-    print(f"fp32 matmul {args.matmul_size}^3, {args.matmul_seconds:g} s of back-to-back products just before / after A: "
-          f"sustained {rate_before.sustained / 1e9:.1f} / {rate_after.sustained / 1e9:.1f} GFLOP/s (mean "
-          f"{rate_matmul / 1e9:.1f}), fastest single product {rate_peak / 1e9:.1f}")
-    print(f"useful/matmul = {ratio_flops:.2f} (target >= {USEFUL_OVER_MATMUL_TARGET:g}); "
-          f"against the fastest single product {rate_useful / rate_peak:.2f}")
+    print(
+        f"fp32 matmul {args.matmul_size}^3, {args.matmul_seconds:g} s of back-to-back products just before / after A: "
+        f"sustained {rate_before.sustained / 1e9:.1f} / {rate_after.sustained / 1e9:.1f} GFLOP/s (mean "
+        f"{rate_matmul / 1e9:.1f}), fastest single product {rate_peak / 1e9:.1f}"
+    )
+    print(
+        f"useful/matmul = {ratio_flops:.2f} (target >= {USEFUL_OVER_MATMUL_TARGET:g}); "
+        f"against the fastest single product {rate_useful / rate_peak:.2f}"
+    )
     drift = max(rate_before.sustained, rate_after.sustained) / min(rate_before.sustained, rate_after.sustained)
     if drift > MATMUL_DRIFT:
-        print(f"   the sustained matmul rate moved by {drift - 1:.0%} across A: the machine's speed changed "
-              "during the measurement, so this ratio is unreliable; rerun on an idle machine")
+        print(
+            f"   the sustained matmul rate moved by {drift - 1:.0%} across A: the machine's speed changed "
+            "during the measurement, so this ratio is unreliable; rerun on an idle machine"
+        )
     results += [
         info(f"{name}: A wall time", time_a[0], "s"),
         info(f"{name}: A useful rate", rate_useful / 1e9, "GFLOP/s"),
@@ -370,11 +394,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seq-len", type=int, default=SEQ_LEN)
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     p.add_argument("--methods", default="ABC", help="which of B and C to run besides A (default ABC)")
-    p.add_argument("--interventions", type=int, default=None, metavar="K",
-                   help="quick checks only: K interventions spread over the default list (default: all)")
+    p.add_argument(
+        "--interventions",
+        type=int,
+        default=None,
+        metavar="K",
+        help="quick checks only: K interventions spread over the default list (default: all)",
+    )
     p.add_argument("--matmul-size", type=int, default=2048)
-    p.add_argument("--matmul-seconds", type=float, default=10.0,
-                   help="seconds of back-to-back matmuls timed before and after A (default 10)")
+    p.add_argument(
+        "--matmul-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of back-to-back matmuls timed before and after A (default 10)",
+    )
     return p
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from stages_of_inference.experiments.command import OneLineParser, run_main
 from stages_of_inference.report import build_report
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
 

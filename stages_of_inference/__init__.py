@@ -3,6 +3,14 @@
 A toolkit on TransformerLens 4 reproducing and extending Lad, Lee, Gurnee and
 Tegmark, "The Remarkable Robustness of LLMs: Stages of Inference?" (arXiv 2406.19384).
 
+The public API comes in tiers. ``soi.*`` holds the verbs of a notebook session: load a
+model and a corpus, intervene, sweep, run an analysis, place the stages. Figures live
+under :mod:`soi.plots <stages_of_inference.plots>`; the building blocks for composing
+your own analyses under their subpackages: hook functions and layer layouts in
+:mod:`soi.interventions <stages_of_inference.interventions>`, per-token metrics and
+decoding in :mod:`soi.scoring <stages_of_inference.scoring>`, the estimators behind each
+analysis (e.g. ``MinibatchCKA``) in :mod:`soi.analyses <stages_of_inference.analyses>`.
+
 Example:
     >>> import stages_of_inference as soi
     >>> model = soi.load_model("smollm2-135m")  # doctest: +SKIP
@@ -11,9 +19,9 @@ Example:
     >>> soi.plots.plot_robustness(table)  # doctest: +SKIP
 """
 
-from stages_of_inference import plots
+from stages_of_inference import analyses, interventions, plots, scoring
 from stages_of_inference.analyses.attention import previous_token_attention
-from stages_of_inference.analyses.cka import MinibatchCKA, cka_matrix, linear_cka
+from stages_of_inference.analyses.cka import cka_matrix
 from stages_of_inference.analyses.logit_lens import logit_lens, logit_lens_top_tokens
 from stages_of_inference.analyses.neurons import (
     class_neurons,
@@ -34,19 +42,15 @@ from stages_of_inference.errors import (
 )
 from stages_of_inference.interventions import (
     Intervention,
-    component_deletion_hooks,
-    default_interventions,
     delete_attention,
     delete_layers,
     delete_mlp,
-    layer_deletion_hooks,
+    intervene,
+    intervention_family,
     layer_order,
     swap_layers,
-    zero_ablation_hook,
 )
-from stages_of_inference.layers import relative_depth
-from stages_of_inference.models import available_models, load_model
-from stages_of_inference.scoring.metrics import token_metrics
+from stages_of_inference.models import LoadedModel, available_models, load_model
 from stages_of_inference.stages import detect_stages
 from stages_of_inference.sweep import robustness_sweep
 
@@ -56,25 +60,25 @@ __all__ = [
     "ConfigError",
     "CorpusError",
     "Intervention",
-    "MinibatchCKA",
+    "LoadedModel",
     "ModelLoadError",
     "NumericalError",
     "ResultsError",
     "StagesError",
+    "analyses",
     "available_models",
     "cka_matrix",
     "class_neurons",
     "classify_neurons",
-    "component_deletion_hooks",
     "component_norms",
-    "default_interventions",
     "delete_attention",
     "delete_layers",
     "delete_mlp",
     "detect_stages",
-    "layer_deletion_hooks",
+    "intervene",
+    "intervention_family",
+    "interventions",
     "layer_order",
-    "linear_cka",
     "load_corpus",
     "load_model",
     "logit_lens",
@@ -83,11 +87,9 @@ __all__ = [
     "neuron_vocab_moments",
     "plots",
     "previous_token_attention",
-    "relative_depth",
     "robustness_sweep",
+    "scoring",
     "subjoiner_heads",
     "subjoiner_pattern",
     "swap_layers",
-    "token_metrics",
-    "zero_ablation_hook",
 ]

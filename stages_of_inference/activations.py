@@ -14,6 +14,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.tokens import check_windows
 
 DEFAULT_BATCH_SIZE = 4
@@ -31,7 +32,7 @@ def iter_batches(
 
 
 def cached_batches(
-    model: torch.nn.Module,
+    model: LoadedModel,
     tokens: Int[Tensor, "batch pos"],
     names: Sequence[str] | Callable[[str], bool],
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -50,4 +51,4 @@ def cached_batches(
     for batch in iter_batches(tokens, batch_size):
         with torch.inference_mode():
             logits, cache = model.run_with_cache(batch, names_filter=names_filter)
-        yield batch, logits, {name: cache[name] for name in cache.keys()}
+        yield batch, logits, {name: cache[name] for name in cache}

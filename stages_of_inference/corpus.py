@@ -164,9 +164,7 @@ def load_corpus(
     bos = bos_token_id(tokenizer)
     documents = iter_documents(source, seed, text_field=text_field, split=split)
     token_lists = _tokenize(documents, tokenizer)
-    chunks, n_stream = _cut_chunks(
-        token_lists, separator_token_id(tokenizer), seq_len - 1, n_windows
-    )
+    chunks, n_stream = _cut_chunks(token_lists, separator_token_id(tokenizer), seq_len - 1, n_windows)
     _check_enough(source, n_stream, len(chunks), n_windows, seq_len, n_tokens)
     return torch.tensor([[bos, *chunk] for chunk in chunks], dtype=torch.long)
 
@@ -210,8 +208,7 @@ def _tokenizer_of(tokenizer_or_model: Any) -> Any:
     tokenizer = getattr(tokenizer_or_model, "tokenizer", tokenizer_or_model)
     if tokenizer is None:
         raise ConfigError(
-            f"{type(tokenizer_or_model).__name__} has no tokenizer; "
-            "load the model with one or pass a tokenizer"
+            f"{type(tokenizer_or_model).__name__} has no tokenizer; load the model with one or pass a tokenizer"
         )
     return tokenizer
 
@@ -228,18 +225,13 @@ def _window_count(n_tokens: int, seq_len: int, limit: int | None) -> int:
         raise ConfigError(f"n_tokens={n_tokens} must be positive; pass n_tokens >= seq_len")
     if seq_len < MIN_SEQ_LEN:
         raise ConfigError(
-            f"seq_len={seq_len} leaves no room for BOS plus two text tokens; "
-            f"pass seq_len >= {MIN_SEQ_LEN}"
+            f"seq_len={seq_len} leaves no room for BOS plus two text tokens; pass seq_len >= {MIN_SEQ_LEN}"
         )
     if limit is not None and seq_len > limit:
-        raise ConfigError(
-            f"seq_len={seq_len} exceeds the model's context of {limit} tokens; "
-            f"pass seq_len <= {limit}"
-        )
+        raise ConfigError(f"seq_len={seq_len} exceeds the model's context of {limit} tokens; pass seq_len <= {limit}")
     if n_tokens < seq_len:
         raise ConfigError(
-            f"n_tokens={n_tokens} is below seq_len={seq_len}, so no window fits; "
-            "raise n_tokens or lower seq_len"
+            f"n_tokens={n_tokens} is below seq_len={seq_len}, so no window fits; raise n_tokens or lower seq_len"
         )
     return n_tokens // seq_len
 
@@ -332,11 +324,7 @@ def _local_documents(path: Path, text_field: str) -> Iterator[str]:
 
 
 def _corpus_files(folder: Path) -> list[Path]:
-    files = sorted(
-        file
-        for file in folder.rglob("*")
-        if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES
-    )
+    files = sorted(file for file in folder.rglob("*") if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES)
     if not files:
         raise CorpusError(
             f"folder {str(folder)!r} holds no {'/'.join(SUPPORTED_SUFFIXES)} file; "
@@ -367,8 +355,7 @@ def _decode(file: Path, data: bytes, offset: int = 0) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise CorpusError(
-            f"corpus file {str(file)!r} is not valid UTF-8 at byte offset "
-            f"{offset + error.start}; re-save it as UTF-8"
+            f"corpus file {str(file)!r} is not valid UTF-8 at byte offset {offset + error.start}; re-save it as UTF-8"
         ) from error
 
 
@@ -433,8 +420,7 @@ def _parquet_documents(file: Path, text_field: str) -> Iterator[str]:
 def _text_of(record: Any, text_field: str, where: str) -> str:
     if not isinstance(record, dict):
         raise CorpusError(
-            f"{where} is a JSON {type(record).__name__}, not an object; "
-            f"give each record a {text_field!r} field"
+            f"{where} is a JSON {type(record).__name__}, not an object; give each record a {text_field!r} field"
         )
     if text_field not in record:
         raise CorpusError(
@@ -457,10 +443,7 @@ def _hf_documents(name: str, split: str, text_field: str, seed: int | None) -> I
     dataset = _open_hf_dataset(name, split)
     if seed is not None:
         dataset = dataset.shuffle(seed=seed, buffer_size=HF_SHUFFLE_BUFFER)
-    return (
-        _text_of(row, text_field, f"HF dataset {name!r} row {index}")
-        for index, row in enumerate(dataset)
-    )
+    return (_text_of(row, text_field, f"HF dataset {name!r} row {index}") for index, row in enumerate(dataset))
 
 
 def _open_hf_dataset(name: str, split: str) -> Any:
@@ -474,9 +457,7 @@ def _open_hf_dataset(name: str, split: str) -> Any:
     # datasets raises many unrelated types here (FileNotFoundError, ConnectionError,
     # ValueError for a bad split, ...); each means the name cannot be streamed.
     except Exception as error:
-        raise CorpusError(
-            _not_a_corpus_message(name, f"{type(error).__name__}: {_first_line(error)}")
-        ) from error
+        raise CorpusError(_not_a_corpus_message(name, f"{type(error).__name__}: {_first_line(error)}")) from error
 
 
 def _first_line(error: BaseException) -> str:
@@ -503,7 +484,5 @@ def _hub_unreachable_reason() -> str | None:
     except urllib.error.HTTPError:
         return None
     except OSError as error:
-        return (
-            f"{constants.ENDPOINT} did not answer within {HUB_TIMEOUT_S:g} s: {_first_line(error)}"
-        )
+        return f"{constants.ENDPOINT} did not answer within {HUB_TIMEOUT_S:g} s: {_first_line(error)}"
     return None

@@ -37,8 +37,7 @@ def check_layer(layer: object, n_layers: int, *, what: str = "layer") -> int:
         )
     if not 0 <= int(layer) < n_layers:
         raise ConfigError(
-            f"{what} {layer} is out of range: this model has {n_layers} layers, "
-            f"numbered 0 to {n_layers - 1}"
+            f"{what} {layer} is out of range: this model has {n_layers} layers, numbered 0 to {n_layers - 1}"
         )
     return int(layer)
 

@@ -104,11 +104,26 @@ PAPER_RETENTION = (0.72, 0.95)
 PAPER_TOLERANCE = 0.15
 """Relative depth by which a found stage may differ from the paper's before it is reported."""
 TABLE_COLUMNS = (
-    "stage", "status", "n_layers", "first_layer", "last_layer", "first_relative_depth", "last_relative_depth",
-    "evidence", "uncertainty_layers",
+    "stage",
+    "status",
+    "n_layers",
+    "first_layer",
+    "last_layer",
+    "first_relative_depth",
+    "last_relative_depth",
+    "evidence",
+    "uncertainty_layers",
 )
 BOUNDARY_COLUMNS = (
-    "boundary", "evidence", "supported", "layer", "interval_low", "interval_high", "gain", "null_gain_95", "p_value",
+    "boundary",
+    "evidence",
+    "supported",
+    "layer",
+    "interval_low",
+    "interval_high",
+    "gain",
+    "null_gain_95",
+    "p_value",
 )
 
 
@@ -306,8 +321,9 @@ def _curves(
     )
 
 
-def _column(table: pd.DataFrame | None, column: str, what: str, n_layers: int,
-            missing: float = np.nan) -> np.ndarray | None:
+def _column(
+    table: pd.DataFrame | None, column: str, what: str, n_layers: int, missing: float = np.nan
+) -> np.ndarray | None:
     """One required column per layer (``missing`` for a layer not in the table), or None without a table."""
     if table is None:
         return None
@@ -437,8 +453,14 @@ def _fit_source(source: _Source, n_bootstrap: int, rng: np.random.Generator) -> 
     null = _best_gains(rng.standard_normal((N_NULL, source.values.size)) * noise, source.rising)
     p_value = (1 + int(np.sum(null >= step.gain))) / (1 + N_NULL)
     interval = _interval(source, step, n_bootstrap, rng) if p_value <= ALPHA else None
-    return _Fit(source.evidence, _boundary_layer(source, step.change), interval, step.gain,
-                float(np.percentile(null, 95)), p_value)
+    return _Fit(
+        source.evidence,
+        _boundary_layer(source, step.change),
+        interval,
+        step.gain,
+        float(np.percentile(null, 95)),
+        p_value,
+    )
 
 
 def _interval(source: _Source, step: Step, n_bootstrap: int, rng: np.random.Generator) -> tuple[int, int]:
@@ -463,8 +485,9 @@ def _interval(source: _Source, step: Step, n_bootstrap: int, rng: np.random.Gene
 # ---------------------------------------------------------------- boundaries
 
 
-def _window(evidence: str, curve: _Curve, layers: np.ndarray, *, rising: bool, ends_stage: bool,
-            floor: float = -np.inf) -> _Source:
+def _window(
+    evidence: str, curve: _Curve, layers: np.ndarray, *, rising: bool, ends_stage: bool, floor: float = -np.inf
+) -> _Source:
     """A source on the given layers, leaving out layers not measured."""
     keep = layers[np.isfinite(curve.values[layers])]
     return _Source(evidence, keep, curve.values[keep], curve.sd[keep], rising, ends_stage, floor)
@@ -507,8 +530,16 @@ def _sharpening_sources(c: _Curves) -> list[_Source]:
     if c.deletion is not None:
         sources.append(_window("deletion KL", c.deletion, second, rising=True, ends_stage=False))
     if c.prediction is not None and c.suppression is not None:
-        sources.append(_window("suppression - prediction neurons", _exact(c.suppression - c.prediction), second,
-                               rising=True, ends_stage=False, floor=0.0))
+        sources.append(
+            _window(
+                "suppression - prediction neurons",
+                _exact(c.suppression - c.prediction),
+                second,
+                rising=True,
+                ends_stage=False,
+                floor=0.0,
+            )
+        )
     return sources
 
 
@@ -530,8 +561,10 @@ def _boundaries(c: _Curves, n_bootstrap: int, seed: int) -> tuple[_Boundary, _Bo
     """The three boundaries (ensembling: None when no input can separate it)."""
 
     def fitted(index: int, sources: list[_Source]) -> _Boundary:
-        fits = [_fit_source(source, n_bootstrap, np.random.default_rng([seed, index, number]))
-                for number, source in enumerate(sources)]
+        fits = [
+            _fit_source(source, n_bootstrap, np.random.default_rng([seed, index, number]))
+            for number, source in enumerate(sources)
+        ]
         return _combine(BOUNDARIES[index], fits)
 
     detok = fitted(0, _detokenization_sources(c))
@@ -545,11 +578,20 @@ def _boundaries(c: _Curves, n_bootstrap: int, seed: int) -> tuple[_Boundary, _Bo
 
 def _boundary_table(boundaries: tuple[_Boundary, _Boundary | None, _Boundary]) -> pd.DataFrame:
     rows = [
-        {"boundary": boundary.name, "evidence": fit.evidence, "supported": fit.supported, "layer": fit.layer,
-         "interval_low": fit.interval[0] if fit.interval else None,
-         "interval_high": fit.interval[1] if fit.interval else None, "gain": fit.gain, "null_gain_95": fit.null_gain,
-         "p_value": fit.p_value}
-        for boundary in boundaries if boundary is not None for fit in boundary.fits
+        {
+            "boundary": boundary.name,
+            "evidence": fit.evidence,
+            "supported": fit.supported,
+            "layer": fit.layer,
+            "interval_low": fit.interval[0] if fit.interval else None,
+            "interval_high": fit.interval[1] if fit.interval else None,
+            "gain": fit.gain,
+            "null_gain_95": fit.null_gain,
+            "p_value": fit.p_value,
+        }
+        for boundary in boundaries
+        if boundary is not None
+        for fit in boundary.fits
     ]
     table = pd.DataFrame(rows, columns=list(BOUNDARY_COLUMNS))
     return table.astype({"layer": "Int64", "interval_low": "Int64", "interval_high": "Int64"})
@@ -580,8 +622,9 @@ def _describe(boundary: _Boundary | None, what: str) -> str:
     return f"{what}: no supported step ({parts})"
 
 
-def _row(stage: str, status: str, first: int | None, last: int | None, n_layers: int, evidence: str,
-         uncertainty: float) -> dict:
+def _row(
+    stage: str, status: str, first: int | None, last: int | None, n_layers: int, evidence: str, uncertainty: float
+) -> dict:
     if status == "absent":
         first = last = None
     return {
@@ -623,33 +666,76 @@ def _stage_table(c: _Curves, detok: _Boundary, ensembling: _Boundary | None, sha
         _row(STAGES[0], detok.status, 0, detok.layer, c.n_layers, _describe(detok, "end"), detok.half_width),
     ]
     if ensembling is None:
-        rows.append(_row(COMBINED_MIDDLE, _status(detok, sharpening), first_middle, last_middle, c.n_layers,
-                         _describe(None, ""), max(detok.half_width, sharpening.half_width)))
+        rows.append(
+            _row(
+                COMBINED_MIDDLE,
+                _status(detok, sharpening),
+                first_middle,
+                last_middle,
+                c.n_layers,
+                _describe(None, ""),
+                max(detok.half_width, sharpening.half_width),
+            )
+        )
     else:
         rows.extend(_middle_rows(c.n_layers, detok, ensembling, sharpening, first_middle, last_middle))
-    rows.append(_row(STAGES[3], sharpening.status, sharpening.layer, last, c.n_layers,
-                     _describe(sharpening, "start"), sharpening.half_width))
+    rows.append(
+        _row(
+            STAGES[3],
+            sharpening.status,
+            sharpening.layer,
+            last,
+            c.n_layers,
+            _describe(sharpening, "start"),
+            sharpening.half_width,
+        )
+    )
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     return table.astype({"first_layer": "Int64", "last_layer": "Int64"})
 
 
-def _middle_rows(n_layers: int, detok: _Boundary, ensembling: _Boundary, sharpening: _Boundary,
-                 first_middle: int | None, last_middle: int | None) -> list[dict]:
+def _middle_rows(
+    n_layers: int,
+    detok: _Boundary,
+    ensembling: _Boundary,
+    sharpening: _Boundary,
+    first_middle: int | None,
+    last_middle: int | None,
+) -> list[dict]:
     """Feature engineering and prediction ensembling; ensembling starting inside sharpening is absent."""
     evidence = _describe(ensembling, "start")
     if ensembling.layer is not None and last_middle is not None and ensembling.layer > last_middle:
         evidence += f"; it starts inside residual sharpening (which starts at layer {last_middle + 1})"
         ensembling = _Boundary(ensembling.name, "absent", ensembling.fits)
     if ensembling.status == "absent":
-        engineering = _row(STAGES[1], _status(detok, sharpening), first_middle, last_middle, n_layers,
-                           _describe(ensembling, "ends where ensembling starts"),
-                           max(detok.half_width, sharpening.half_width))
+        engineering = _row(
+            STAGES[1],
+            _status(detok, sharpening),
+            first_middle,
+            last_middle,
+            n_layers,
+            _describe(ensembling, "ends where ensembling starts"),
+            max(detok.half_width, sharpening.half_width),
+        )
         return [engineering, _row(STAGES[2], "absent", None, None, n_layers, evidence, np.nan)]
-    engineering = _row(STAGES[1], _status(detok, ensembling), first_middle, _before(ensembling, n_layers - 1),
-                       n_layers, _describe(ensembling, "ends where ensembling starts"),
-                       max(detok.half_width, ensembling.half_width))
-    ensembling_row = _row(STAGES[2], _status(ensembling, sharpening), ensembling.layer, last_middle, n_layers,
-                          evidence, max(ensembling.half_width, sharpening.half_width))
+    engineering = _row(
+        STAGES[1],
+        _status(detok, ensembling),
+        first_middle,
+        _before(ensembling, n_layers - 1),
+        n_layers,
+        _describe(ensembling, "ends where ensembling starts"),
+        max(detok.half_width, ensembling.half_width),
+    )
+    ensembling_row = _row(
+        STAGES[2],
+        _status(ensembling, sharpening),
+        ensembling.layer,
+        last_middle,
+        n_layers,
+        evidence,
+        max(ensembling.half_width, sharpening.half_width),
+    )
     return [engineering, ensembling_row]
 
 
@@ -663,11 +749,15 @@ def _findings(
     table: pd.DataFrame,
     boundaries: tuple[_Boundary, _Boundary | None, _Boundary],
 ) -> list[str]:
-    findings = [
-        f"{row.stage} is absent: {row.evidence}." for row in table.itertuples() if row.status == "absent"
-    ]
-    for check in (_disputes(boundaries), _deletion_findings(c, boundaries), _robustness_findings(robustness),
-                  _depth_findings(table), _lens_findings(logit_lens), _neuron_findings(c)):
+    findings = [f"{row.stage} is absent: {row.evidence}." for row in table.itertuples() if row.status == "absent"]
+    for check in (
+        _disputes(boundaries),
+        _deletion_findings(c, boundaries),
+        _robustness_findings(robustness),
+        _depth_findings(table),
+        _lens_findings(logit_lens),
+        _neuron_findings(c),
+    ):
         findings.extend(check)
     return findings
 
@@ -677,8 +767,10 @@ def _disputes(boundaries: tuple[_Boundary, _Boundary | None, _Boundary]) -> list
     for boundary in boundaries:
         if boundary is not None and boundary.status == "disputed":
             estimates = "; ".join(f"{fit.evidence}: {fit.estimate()}" for fit in boundary.supported())
-            found.append(f"the {boundary.name} is disputed: {estimates}; the intervals do not overlap, so the "
-                         f"estimates are reported separately, not averaged")
+            found.append(
+                f"the {boundary.name} is disputed: {estimates}; the intervals do not overlap, so the "
+                f"estimates are reported separately, not averaged"
+            )
     return found
 
 
@@ -745,7 +837,11 @@ def _harsh_swaps(robustness: pd.DataFrame) -> list[str]:
     return found
 
 
-_PAPER_DEPTHS = {"detokenization": (None, 0.2), "prediction ensembling": (0.5, None), "residual sharpening": (0.85, None)}
+_PAPER_DEPTHS = {
+    "detokenization": (None, 0.2),
+    "prediction ensembling": (0.5, None),
+    "residual sharpening": (0.85, None),
+}
 """The paper's rough boundaries (first, last relative depth) that a found stage is compared with."""
 
 
@@ -754,11 +850,15 @@ def _depth_findings(table: pd.DataFrame) -> list[str]:
     for row in table[table.status == "found"].itertuples():
         first, last = _PAPER_DEPTHS.get(row.stage, (None, None))
         if last is not None and row.last_relative_depth > last + PAPER_TOLERANCE:
-            found.append(f"{row.stage} extends to relative depth {row.last_relative_depth:.2f} "
-                         f"(layer {row.last_layer}); the paper puts its end near {last:.2f}")
+            found.append(
+                f"{row.stage} extends to relative depth {row.last_relative_depth:.2f} "
+                f"(layer {row.last_layer}); the paper puts its end near {last:.2f}"
+            )
         if first is not None and abs(row.first_relative_depth - first) > PAPER_TOLERANCE:
-            found.append(f"{row.stage} starts at relative depth {row.first_relative_depth:.2f} "
-                         f"(layer {row.first_layer}); the paper puts its start near {first:.2f}")
+            found.append(
+                f"{row.stage} starts at relative depth {row.first_relative_depth:.2f} "
+                f"(layer {row.first_layer}); the paper puts its start near {first:.2f}"
+            )
     return found
 
 
@@ -773,12 +873,20 @@ def _lens_findings(logit_lens: pd.DataFrame | None) -> list[str]:
 
 def _neuron_findings(c: _Curves) -> list[str]:
     if c.prediction is None or c.prediction.max() == 0:
-        return ["no prediction neurons found (kurtosis threshold not reached in any layer)"] if c.prediction is not None else []
+        return (
+            ["no prediction neurons found (kurtosis threshold not reached in any layer)"]
+            if c.prediction is not None
+            else []
+        )
     peak = int(np.argmax(c.prediction))
     depth = relative_depth(peak, c.n_layers)
     if abs(depth - 0.85) > PAPER_TOLERANCE:
-        return [(f"prediction neurons peak at layer {peak} (relative depth {depth:.2f}, "
-                 f"{c.prediction[peak]:.0f} neurons); the paper finds the peak near 0.85")]
+        return [
+            (
+                f"prediction neurons peak at layer {peak} (relative depth {depth:.2f}, "
+                f"{c.prediction[peak]:.0f} neurons); the paper finds the peak near 0.85"
+            )
+        ]
     return []
 
 

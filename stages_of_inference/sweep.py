@@ -32,7 +32,6 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 from tqdm.auto import tqdm
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, iter_batches
 from stages_of_inference.errors import ConfigError
@@ -44,13 +43,14 @@ from stages_of_inference.interventions import (
     start_slot,
 )
 from stages_of_inference.layers import n_layers_of
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.runs.shards import ShardFolder, run_provenance
 from stages_of_inference.scoring.per_sequence import score_batch, summarize_shards
 from stages_of_inference.tokens import check_windows
 
 
 def robustness_sweep(
-    model: TransformerBridge,
+    model: LoadedModel,
     tokens: Int[Tensor, "batch pos"],
     interventions: Sequence[Intervention] | None = None,
     *,
@@ -123,7 +123,7 @@ def robustness_sweep(
 
 
 def _sweep_batch(
-    model: TransformerBridge,
+    model: LoadedModel,
     batch: Int[Tensor, "batch pos"],
     interventions: Sequence[Intervention],
     position_chunk: int | None,
@@ -137,7 +137,11 @@ def _sweep_batch(
     for intervention in interventions:
         start = start_slot(intervention, n_layers)
         final, _ = final_residual(
-            model, batch, order=intervention.order(n_layers), start=start, start_residual=resid_pres[start],
+            model,
+            batch,
+            order=intervention.order(n_layers),
+            start=start,
+            start_residual=resid_pres[start],
             hooks=intervention.hooks(),
         )
         finals.append(final)

@@ -85,6 +85,7 @@ def check_windows(tokens: Tensor, *, what: str, min_len: int = MIN_SEQ_LEN) -> N
             f"got windows of {tokens.shape[1]}; pass longer windows (load_corpus seq_len)"
         )
 
+
 def bos_token_id(tokenizer: Any) -> int:
     """Return the BOS id that opens every window: BOS, else EOS.
 

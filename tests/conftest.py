@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from pydoc_data.topics import topics
 
+import jaxtyping
 import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -19,6 +20,22 @@ from tests.tiny_models import ARCHITECTURES, tiny_hf_model
 
 TINY_VOCAB_SIZE = 500
 TRAINING_CHARACTERS = 8_000
+
+
+@pytest.fixture
+def unchecked_shapes() -> Iterator[None]:
+    """Turn off the run-time type and shape checker (jaxtyping + beartype) for one test.
+
+    The test suite checks every annotated call at run time (pytest option
+    ``--jaxtyping-packages``). Tests that pass malformed input on purpose, to check the
+    toolkit's own one-line ``ConfigError``, use this: a user without the checker must get
+    that message.
+    """
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +59,7 @@ def tiny_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> PreTrainedTokeni
     )
     bpe.train_from_iterator([sample], trainer=trainer)
     folder = tmp_path_factory.mktemp("tiny_tokenizer")
-    PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>").save_pretrained(
-        folder
-    )
+    PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>").save_pretrained(folder)
     return AutoTokenizer.from_pretrained(folder)  # loaded from a folder, as real tokenizers are
 
 

@@ -25,26 +25,53 @@ def tiny_config(architecture: str, vocab_size: int) -> PretrainedConfig:
     """A 4-layer config of the named architecture (``llama``, ``neox``, ``gpt2``, ``gemma3``)."""
     if architecture == "llama":
         return LlamaConfig(
-            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=N_LAYERS,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=N_CTX,
-            tie_word_embeddings=False, bos_token_id=0, eos_token_id=1,
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=N_LAYERS,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=N_CTX,
+            tie_word_embeddings=False,
+            bos_token_id=0,
+            eos_token_id=1,
         )
     if architecture == "neox":
         return GPTNeoXConfig(
-            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=N_LAYERS,
-            num_attention_heads=4, max_position_embeddings=N_CTX, bos_token_id=0, eos_token_id=1,
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=N_LAYERS,
+            num_attention_heads=4,
+            max_position_embeddings=N_CTX,
+            bos_token_id=0,
+            eos_token_id=1,
         )
     if architecture == "gpt2":
         return GPT2Config(
-            vocab_size=vocab_size, n_embd=32, n_layer=N_LAYERS, n_head=4, n_positions=N_CTX,
-            bos_token_id=0, eos_token_id=1,
+            vocab_size=vocab_size,
+            n_embd=32,
+            n_layer=N_LAYERS,
+            n_head=4,
+            n_positions=N_CTX,
+            bos_token_id=0,
+            eos_token_id=1,
         )
     if architecture == "gemma3":
         return Gemma3TextConfig(
-            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=N_LAYERS,
-            num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=N_CTX,
-            sliding_window=4, layer_types=["sliding_attention", "full_attention"] * (N_LAYERS // 2),
-            bos_token_id=0, eos_token_id=1, pad_token_id=1,
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=N_LAYERS,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=16,
+            max_position_embeddings=N_CTX,
+            sliding_window=4,
+            layer_types=["sliding_attention", "full_attention"] * (N_LAYERS // 2),
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
         )
     raise ValueError(f"unknown tiny architecture {architecture!r}")
 
@@ -73,4 +100,3 @@ def perturb_norm_weights(model: PreTrainedModel, seed: int, scale: float = 0.5) 
             if "norm" in name and name.endswith("weight"):
                 parameter.add_(scale * torch.randn(parameter.shape, generator=generator))
     return model
-

@@ -22,6 +22,7 @@ from torch import Tensor
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of, relative_depth
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.tokens import check_windows
 
 DEFAULT_K = 5
@@ -53,14 +54,13 @@ def previous_token_weight(
         [[0.5]]
     """
     diagonals = [
-        pattern.diagonal(offset=-offset, dim1=-2, dim2=-1)[..., start - offset :]
-        for offset in range(1, k + 1)
+        pattern.diagonal(offset=-offset, dim1=-2, dim2=-1)[..., start - offset :] for offset in range(1, k + 1)
     ]
     return torch.stack(diagonals, dim=-1).mean(dim=(-2, -1))
 
 
 def previous_token_attention(
-    model: torch.nn.Module,
+    model: LoadedModel,
     tokens: Int[Tensor, "batch pos"],
     *,
     k: int = DEFAULT_K,
@@ -122,7 +122,7 @@ def _check_arguments(tokens: Tensor, k: int, exclude_bos: bool, by: str) -> int:
     return start
 
 
-def _mean_and_sem(scores: Float[Tensor, "documents *rest"]) -> tuple[Tensor, Tensor]:
+def _mean_and_sem(scores: Float[Tensor, "documents *rest"]) -> tuple[Tensor, Tensor]:  # noqa: F821 (jaxtyping)
     n_documents = scores.shape[0]
     if n_documents < 2:
         return scores.mean(dim=0), torch.full(scores.shape[1:], math.nan, dtype=scores.dtype)

@@ -32,6 +32,7 @@ from torch import Tensor
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layers, n_layers_of
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.tokens import check_windows
 
 MIN_EXAMPLES = 4
@@ -46,9 +47,7 @@ def _as_features(features: Tensor | np.ndarray, what: str) -> Float[Tensor, "n d
     if tensor.ndim != 2:
         raise ConfigError(f"{what} must be a 2-d [examples, features] array, got shape {tuple(tensor.shape)}")
     if tensor.shape[0] < MIN_EXAMPLES:
-        raise ConfigError(
-            f"{what} has {tensor.shape[0]} examples; the unbiased HSIC needs at least {MIN_EXAMPLES}"
-        )
+        raise ConfigError(f"{what} has {tensor.shape[0]} examples; the unbiased HSIC needs at least {MIN_EXAMPLES}")
     return tensor
 
 
@@ -67,9 +66,7 @@ def gram(features: Float[Tensor, "n d"]) -> Float[Tensor, "n n"]:
 
 def _check_grams(K: Tensor, L: Tensor) -> int:
     if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape != L.shape:
-        raise ConfigError(
-            f"Gram matrices must be square and of equal shape, got {tuple(K.shape)} and {tuple(L.shape)}"
-        )
+        raise ConfigError(f"Gram matrices must be square and of equal shape, got {tuple(K.shape)} and {tuple(L.shape)}")
     if K.shape[0] < MIN_EXAMPLES:
         raise ConfigError(f"the unbiased HSIC needs at least {MIN_EXAMPLES} examples, got {K.shape[0]}")
     return int(K.shape[0])
@@ -166,9 +163,7 @@ class MinibatchCKA:
         """Add one minibatch: ``k`` feature sets ``[n, d_i]`` of the same ``n`` examples."""
         hsic = hsic_matrix(features)
         if self._hsic_sum is not None and hsic.shape != self._hsic_sum.shape:
-            raise ConfigError(
-                f"this accumulator holds {self._hsic_sum.shape[0]} feature sets; got {hsic.shape[0]}"
-            )
+            raise ConfigError(f"this accumulator holds {self._hsic_sum.shape[0]} feature sets; got {hsic.shape[0]}")
         self._hsic_sum = hsic if self._hsic_sum is None else self._hsic_sum + hsic
         self.n_minibatches += 1
 
@@ -236,7 +231,7 @@ def _check_minibatch_sizes(tokens: Tensor, batch_size: int) -> None:
 
 
 def _non_bos_features(
-    model: torch.nn.Module, tokens: Int[Tensor, "batch pos"], names: list[str], batch_size: int
+    model: LoadedModel, tokens: Int[Tensor, "batch pos"], names: list[str], batch_size: int
 ) -> Iterator[list[Float[Tensor, "n d"]]]:
     """Per batch, the activations at each named hook, BOS dropped, flattened to ``[n, d]``."""
     try:
@@ -250,7 +245,7 @@ def _non_bos_features(
 
 
 def cka_matrix(
-    model: torch.nn.Module,
+    model: LoadedModel,
     tokens: Int[Tensor, "batch pos"],
     *,
     hook: str = "resid_post",

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.scoring.decode import unembed
 from stages_of_inference.scoring.metrics import Distribution, compare_predictions
 from stages_of_inference.scoring.workspace import Workspace, chunk_rows
@@ -64,7 +65,7 @@ def residual_hook_names(n_layers: int) -> list[str]:
 
 
 def lens_logits(
-    model: torch.nn.Module,
+    model: LoadedModel,
     resid: Float[Tensor, "rows d_model"],
     final_scale: Float[Tensor, "rows 1"] | None = None,
     workspace: Workspace | None = None,
@@ -90,12 +91,12 @@ def lens_logits(
         >>> logits = lens_logits(model, cache["blocks.3.hook_resid_post"][0])  # doctest: +SKIP
     """
     with _scale_override(model, final_scale):
-        normed = model.ln_final(resid.unsqueeze(0)).squeeze(0)  # type: ignore[operator]
+        normed = model.ln_final(resid.unsqueeze(0)).squeeze(0)
     return unembed(model, normed, workspace)
 
 
 @contextlib.contextmanager
-def _scale_override(model: torch.nn.Module, scale: Tensor | None) -> Iterator[None]:
+def _scale_override(model: LoadedModel, scale: Tensor | None) -> Iterator[None]:
     """Make ``ln_final`` divide by ``scale`` instead of its input's own norm."""
     if scale is None:
         yield
@@ -103,7 +104,7 @@ def _scale_override(model: torch.nn.Module, scale: Tensor | None) -> Iterator[No
     replacement = scale.unsqueeze(0)
     with warnings.catch_warnings():  # the bridge warns that an edited scale is a rounding-level change
         warnings.simplefilter("ignore")
-        with model.hooks(fwd_hooks=[(FINAL_SCALE_HOOK, lambda value, hook: replacement)]):  # type: ignore[operator]
+        with model.hooks(fwd_hooks=[(FINAL_SCALE_HOOK, lambda value, hook: replacement)]):
             yield
 
 
@@ -161,13 +162,13 @@ def point_metrics(
     )
 
 
-def _prediction_rows(activation: Float[Tensor, "batch pos *rest"]) -> Float[Tensor, "rows *rest"]:
+def _prediction_rows(activation: Float[Tensor, "batch pos *rest"]) -> Float[Tensor, "rows *rest"]:  # noqa: F821 (jaxtyping)
     """Positions ``1..T-2`` (those that predict a scored next token), batch and pos flattened."""
     return activation[:, scored_positions(activation.shape[1])].flatten(0, 1)
 
 
 def _batch_sums(
-    model: torch.nn.Module,
+    model: LoadedModel,
     residuals: list[Float[Tensor, "rows d_model"]],
     final_logits: Float[Tensor, "rows d_vocab"],
     targets: Int[Tensor, " rows"],
@@ -189,7 +190,7 @@ def _batch_sums(
 
 
 def logit_lens(
-    model: torch.nn.Module,
+    model: LoadedModel,
     tokens: Int[Tensor, "batch pos"],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -249,7 +250,7 @@ def _lens_table(means: Float[Tensor, "point metric"], n_tokens: int) -> pd.DataF
     return table
 
 
-def logit_lens_top_tokens(model: torch.nn.Module, prompt: str, *, k: int = 1) -> pd.DataFrame:
+def logit_lens_top_tokens(model: LoadedModel, prompt: str, *, k: int = 1) -> pd.DataFrame:
     """The lens's top-``k`` next tokens at every point and position of one prompt.
 
     BOS is prepended (as :func:`stages_of_inference.corpus.load_corpus` does) and does
@@ -273,9 +274,9 @@ def logit_lens_top_tokens(model: torch.nn.Module, prompt: str, *, k: int = 1) ->
         >>> top.query("point == point.max()").top_token.iloc[-1]  # doctest: +SKIP
         ' Paris'
     """
-    tokenizer = model.tokenizer  # type: ignore[union-attr]
+    tokenizer = model.tokenizer
     tokens = _prompt_tokens(tokenizer, prompt)
-    d_vocab = int(model.cfg.d_vocab)  # type: ignore[union-attr]
+    d_vocab = int(model.cfg.d_vocab)
     if not 1 <= k <= d_vocab:
         raise ConfigError(f"k={k} must be between 1 and the vocabulary size {d_vocab}")
     names = residual_hook_names(n_layers_of(model))

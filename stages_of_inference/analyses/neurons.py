@@ -42,6 +42,7 @@ from torch import Tensor
 
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layers, n_layers_of, relative_depth
+from stages_of_inference.models.bridge import LoadedModel
 
 MOMENT_COLUMNS = ("mean", "variance", "skew", "kurtosis")
 """The per-neuron statistics of :func:`neuron_vocab_moments`."""
@@ -60,9 +61,7 @@ have medians of 1 to 300 per layer and reach 1657).
 """
 
 
-def unit_unembed(
-    W_U: Float[Tensor, "d_model d_vocab"], *, center: bool = True
-) -> Float[Tensor, "d_model d_vocab"]:
+def unit_unembed(W_U: Float[Tensor, "d_model d_vocab"], *, center: bool = True) -> Float[Tensor, "d_model d_vocab"]:
     """``W_U`` with (optionally) its vocabulary mean removed and unit-norm columns.
 
     Args:
@@ -167,7 +166,7 @@ def post_norm_gain(norm: torch.nn.Module) -> Float[Tensor, " d_model"]:
     )
 
 
-def output_directions(model: torch.nn.Module, layer: int) -> Float[Tensor, "d_mlp d_model"]:
+def output_directions(model: LoadedModel, layer: int) -> Float[Tensor, "d_mlp d_model"]:
     """The direction each neuron of one layer writes into the residual stream.
 
     Neuron ``n`` adds ``a_n * W_out[layer, n]`` to the MLP output. A post-MLP norm
@@ -217,7 +216,7 @@ def _layer_moments(
 
 
 def neuron_vocab_moments(
-    model: torch.nn.Module,
+    model: LoadedModel,
     *,
     layers: Iterable[int] | int | None = None,
     neuron_chunk: int = 256,
@@ -274,9 +273,7 @@ def _moments_frame(layer: int, n_layers: int, moments: Float[Tensor, "d_mlp 4"])
     return frame
 
 
-def classify_neurons(
-    moments: pd.DataFrame, *, kurtosis_threshold: float = DEFAULT_KURTOSIS_THRESHOLD
-) -> pd.DataFrame:
+def classify_neurons(moments: pd.DataFrame, *, kurtosis_threshold: float = DEFAULT_KURTOSIS_THRESHOLD) -> pd.DataFrame:
     """Add a ``kind`` column: prediction, suppression or other.
 
     ``"prediction"``: kurtosis > threshold and skew > 0; ``"suppression"``: kurtosis >
@@ -291,9 +288,7 @@ def classify_neurons(
     """
     missing = {"kurtosis", "skew"} - set(moments.columns)
     if missing:
-        raise ConfigError(
-            f"moments lack columns {sorted(missing)}; pass the output of neuron_vocab_moments"
-        )
+        raise ConfigError(f"moments lack columns {sorted(missing)}; pass the output of neuron_vocab_moments")
     heavy = moments["kurtosis"] > kurtosis_threshold
     classified = moments.copy()
     classified["kind"] = "other"
@@ -332,7 +327,7 @@ TokenClass = Sequence[int] | Callable[[str], bool]
 """A token class: a list of token ids, or a predicate on the decoded token string."""
 
 
-def token_class_mask(model: torch.nn.Module, token_class: TokenClass) -> Tensor:
+def token_class_mask(model: LoadedModel, token_class: TokenClass) -> Tensor:
     """A boolean mask over the unembedding's vocabulary marking the class.
 
     A predicate is applied to each token decoded on its own (ids beyond the
@@ -364,7 +359,7 @@ def _id_mask(ids: Sequence[int], d_vocab: int) -> Tensor:
     return mask
 
 
-def _decoded_vocabulary(model: torch.nn.Module, d_vocab: int) -> list[str]:
+def _decoded_vocabulary(model: LoadedModel, d_vocab: int) -> list[str]:
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None:
         raise ConfigError("the model has no tokenizer to decode tokens; pass token ids instead")
@@ -374,7 +369,7 @@ def _decoded_vocabulary(model: torch.nn.Module, d_vocab: int) -> list[str]:
 
 
 def class_neurons(
-    model: torch.nn.Module,
+    model: LoadedModel,
     token_class: TokenClass,
     *,
     layers: Iterable[int] | int | None = None,
@@ -413,9 +408,7 @@ def class_neurons(
     return _top_scores(scores, chosen, n_layers_of(model), top_k)
 
 
-def _top_scores(
-    scores: Float[Tensor, "layers d_mlp"], layers: list[int], n_layers: int, top_k: int
-) -> pd.DataFrame:
+def _top_scores(scores: Float[Tensor, "layers d_mlp"], layers: list[int], n_layers: int, top_k: int) -> pd.DataFrame:
     flat = scores.flatten()
     top = flat.abs().topk(min(top_k, flat.numel())).indices
     d_mlp = scores.shape[1]

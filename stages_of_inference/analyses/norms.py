@@ -15,6 +15,7 @@ from torch import Tensor
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.layers import n_layers_of, relative_depth
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.tokens import check_windows
 
 COMPONENTS = {
@@ -36,7 +37,7 @@ def norm_sum(activation: Float[Tensor, "batch pos d_model"]) -> float:
 
 
 def component_norms(
-    model: torch.nn.Module,
+    model: LoadedModel,
     tokens: Int[Tensor, "batch pos"],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -63,9 +64,7 @@ def component_norms(
     check_windows(tokens, what="component_norms", min_len=2)
     n_layers = n_layers_of(model)
     names = {
-        (layer, column): f"blocks.{layer}.{hook}"
-        for layer in range(n_layers)
-        for column, hook in COMPONENTS.items()
+        (layer, column): f"blocks.{layer}.{hook}" for layer in range(n_layers) for column, hook in COMPONENTS.items()
     }
     sums = {key: 0.0 for key in names}
     for _, _, cache in cached_batches(model, tokens, list(names.values()), batch_size):
@@ -76,10 +75,7 @@ def component_norms(
         {
             "layer": range(n_layers),
             "relative_depth": [relative_depth(layer, n_layers) for layer in range(n_layers)],
-            **{
-                column: [sums[layer, column] / n_tokens for layer in range(n_layers)]
-                for column in COMPONENTS
-            },
+            **{column: [sums[layer, column] / n_tokens for layer in range(n_layers)] for column in COMPONENTS},
         }
     )
     table["n_tokens"] = n_tokens

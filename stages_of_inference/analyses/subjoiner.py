@@ -39,6 +39,7 @@ from stages_of_inference.activations import cached_batches
 from stages_of_inference.corpus import EMBEDDED_CORPUS, iter_documents
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layer, n_layers_of
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.tokens import bos_token_id, check_windows
 
 _WORD = re.compile(r"[A-Za-z]+")
@@ -81,7 +82,7 @@ def _positive_int(value: object, name: str, minimum: int = 1) -> int:
     return value
 
 
-def source_documents(model: Any, source: Tensor | Iterable[str] | str) -> Iterator[str]:
+def source_documents(model: LoadedModel, source: Tensor | Iterable[str] | str) -> Iterator[str]:
     """The texts to draw words from.
 
     A token tensor ``[batch, pos]`` is decoded row by row (special tokens dropped); a
@@ -145,7 +146,7 @@ def _add_single_token_words(builder: _PromptBuilder, words: list[str], fillers: 
 
 
 def build_prompts(
-    model: Any,
+    model: LoadedModel,
     source: Tensor | Iterable[str] | str = EMBEDDED_CORPUS,
     *,
     n_prompts: int = 16,
@@ -213,7 +214,7 @@ def _right_padded(prompts: list[Prompt], pad: int) -> Int[Tensor, "prompt pos"]:
 
 
 def attention_to_previous(
-    model: torch.nn.Module, prompts: list[Prompt], span: int, *, batch_size: int = 8
+    model: LoadedModel, prompts: list[Prompt], span: int, *, batch_size: int = 8
 ) -> Float[Tensor, "prompt layer head"]:
     """Attention from each prompt's last token to the ``span`` positions before it.
 
@@ -227,15 +228,13 @@ def attention_to_previous(
     for batch, _, cache in cached_batches(model, tokens, names, batch_size):
         for row in range(batch.shape[0]):
             last = len(prompts[start + row].tokens) - 1
-            rows.append(
-                torch.stack([cache[name][row, :, last, last - span : last].sum(dim=-1) for name in names])
-            )
+            rows.append(torch.stack([cache[name][row, :, last, last - span : last].sum(dim=-1) for name in names]))
         start += batch.shape[0]
     return torch.stack(rows).float()
 
 
 def subjoiner_heads(
-    model: torch.nn.Module,
+    model: LoadedModel,
     corpus_tokens_or_texts: Tensor | Iterable[str] | str = EMBEDDED_CORPUS,
     *,
     n_prompts: int = 16,
@@ -271,8 +270,12 @@ def subjoiner_heads(
     """
     _positive_int(batch_size, "batch_size")
     targets, controls = build_prompts(
-        model, corpus_tokens_or_texts, n_prompts=n_prompts,
-        context_words=context_words, target_subtokens=target_subtokens, max_per_word=max_per_word,
+        model,
+        corpus_tokens_or_texts,
+        n_prompts=n_prompts,
+        context_words=context_words,
+        target_subtokens=target_subtokens,
+        max_per_word=max_per_word,
     )
     span = target_subtokens - 1
     details = SubjoinerDetails(
@@ -301,7 +304,7 @@ def rank_heads(details: SubjoinerDetails) -> pd.DataFrame:
     return table.sort_values("score", ascending=False, kind="stable", ignore_index=True)
 
 
-def subjoiner_pattern(model: torch.nn.Module, prompt: str | Prompt, layer: int, head: int) -> pd.DataFrame:
+def subjoiner_pattern(model: LoadedModel, prompt: str | Prompt, layer: int, head: int) -> pd.DataFrame:
     """One head's attention pattern on one prompt (BOS prepended to a text prompt).
 
     Args:
@@ -346,7 +349,7 @@ def subjoiner_pattern(model: torch.nn.Module, prompt: str | Prompt, layer: int, 
     )
 
 
-def _prompt_tokens(model: Any, prompt: str | Prompt) -> Tensor:
+def _prompt_tokens(model: LoadedModel, prompt: str | Prompt) -> Tensor:
     if isinstance(prompt, Prompt):
         return torch.tensor(prompt.tokens, dtype=torch.long)
     ids = model.tokenizer(prompt, add_special_tokens=False)["input_ids"]

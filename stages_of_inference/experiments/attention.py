@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.analyses.attention import DEFAULT_K, previous_token_attention
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.attention import plot_previous_token_attention
 
 NAME = "attention"
@@ -28,7 +28,7 @@ class AttentionConfig(ExperimentConfig):
     k: int = option(DEFAULT_K, "previous tokens attended to (sub-diagonals -1..-k)")
 
 
-def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: AttentionConfig) -> Results:
+def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: AttentionConfig) -> Results:
     """Measure attention to the previous ``config.k`` tokens, per layer and per head."""
     table = previous_token_attention(model, tokens, k=config.k, batch_size=config.batch_size)
     heads = previous_token_attention(model, tokens, k=config.k, batch_size=config.batch_size, by="head")

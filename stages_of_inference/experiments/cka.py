@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.analyses.cka import cka_matrix
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.cka import plot_cka
 
 NAME = "cka"
@@ -42,7 +42,7 @@ def long_form(matrix: pd.DataFrame) -> pd.DataFrame:
     return stacked.rename("cka").reset_index()
 
 
-def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: CKAConfig) -> Results:
+def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: CKAConfig) -> Results:
     """Compute the layer x layer CKA matrix at ``config.hook``."""
     matrix = cka_matrix(model, tokens, hook=config.hook, batch_size=config.batch_size)
     values = matrix.to_numpy()

@@ -29,8 +29,7 @@ ConfigT = TypeVar("ConfigT", bound=ExperimentConfig)
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 INTERRUPTED_MESSAGE = (
-    "interrupted: finished work is saved in the results folder; "
-    "run the same command again to resume where it stopped"
+    "interrupted: finished work is saved in the results folder; run the same command again to resume where it stopped"
 )
 
 
@@ -49,9 +48,7 @@ def build_parser(
     exclude: Collection[str] = (),
 ) -> OneLineParser:
     """An argument parser with one ``--flag`` per field of ``config_type`` but ``exclude`` (defaults shown)."""
-    parser = OneLineParser(
-        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = OneLineParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for spec in dataclasses.fields(config_type):
         if spec.name in exclude:
             continue

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.analyses.logit_lens import (
     METRICS,
@@ -22,6 +21,7 @@ from stages_of_inference.analyses.logit_lens import (
 )
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.logit_lens import (
     plot_logit_lens,
     plot_top_tokens_heatmap,
@@ -38,7 +38,7 @@ class LogitLensConfig(ExperimentConfig):
     prompt: str = option(DEFAULT_PROMPT, "prompt whose top token per layer and position is plotted")
 
 
-def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: LogitLensConfig) -> Results:
+def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: LogitLensConfig) -> Results:
     """Run the lens (correct and shortcut) and the prompt heatmap."""
     table = logit_lens(model, tokens, batch_size=config.batch_size)
     shortcut = logit_lens(model, tokens, batch_size=config.batch_size, reuse_final_norm_scale=True)
@@ -52,7 +52,10 @@ def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: 
     return Results(
         tables={NAME: table, f"{NAME}_final_scale": shortcut, f"{NAME}_top_tokens": top},
         summary=summary,
-        figures={NAME: plot_logit_lens(table.assign(model=config.model)), f"{NAME}_top_tokens": plot_top_tokens_heatmap(top)},
+        figures={
+            NAME: plot_logit_lens(table.assign(model=config.model)),
+            f"{NAME}_top_tokens": plot_top_tokens_heatmap(top),
+        },
     )
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.analyses.neurons import (
     DEFAULT_KURTOSIS_THRESHOLD,
@@ -25,6 +24,7 @@ from stages_of_inference.analyses.neurons import (
 )
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.neurons import plot_neuron_counts
 
 NAME = "neurons"
@@ -36,19 +36,23 @@ DEFAULT_TOP_K = 20
 class NeuronsConfig(ExperimentConfig):
     """The experiment settings plus the classification threshold and the token class."""
 
-    kurtosis_threshold: float = option(DEFAULT_KURTOSIS_THRESHOLD, "raw kurtosis above which a neuron is prediction/suppression")
+    kurtosis_threshold: float = option(
+        DEFAULT_KURTOSIS_THRESHOLD, "raw kurtosis above which a neuron is prediction/suppression"
+    )
     class_suffix: str = option(DEFAULT_CLASS_SUFFIX, "token class for the case study: tokens ending in this text")
     top_k: int = option(DEFAULT_TOP_K, "class neurons to keep")
 
 
-def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: NeuronsConfig) -> Results:
+def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: NeuronsConfig) -> Results:
     """Classify every MLP neuron and find the neurons of the token class."""
     classified = classify_neurons(neuron_vocab_moments(model), kurtosis_threshold=config.kurtosis_threshold)
     counts = neuron_counts(classified)
     suffix = config.class_suffix
     in_class = class_neurons(model, lambda text: text.endswith(suffix), top_k=config.top_k)
     figure = plot_neuron_counts(counts.assign(model=config.model))
-    figure.update_layout(title=f"{config.model}: prediction and suppression neurons (kurtosis > {config.kurtosis_threshold:g})")
+    figure.update_layout(
+        title=f"{config.model}: prediction and suppression neurons (kurtosis > {config.kurtosis_threshold:g})"
+    )
     return Results(
         tables={NAME: classified, "neuron_counts": counts, "neuron_class": in_class},
         summary=summarize_counts(counts, model, config),
@@ -56,7 +60,7 @@ def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: 
     )
 
 
-def summarize_counts(counts: pd.DataFrame, model: TransformerBridge, config: NeuronsConfig) -> dict[str, Any]:
+def summarize_counts(counts: pd.DataFrame, model: LoadedModel, config: NeuronsConfig) -> dict[str, Any]:
     """Totals and peak relative depths of each kind, with the settings and weight processing used."""
 
     def peak(kind: str) -> float | None:

@@ -7,24 +7,30 @@ from __future__ import annotations
 
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.analyses.norms import COMPONENTS, component_norms
 from stages_of_inference.experiments.config import ExperimentConfig
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.norms import plot_component_norms
 
 NAME = "norms"
 
 
-def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: ExperimentConfig) -> Results:
+def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: ExperimentConfig) -> Results:
     """Measure the component norms of every block."""
     table = component_norms(model, tokens, batch_size=config.batch_size)
     summary = {
         "model": config.model,
         "n_tokens": int(table.n_tokens.iloc[0]),
-        **{column: {"first": float(table[column].iloc[0]), "last": float(table[column].iloc[-1]),
-                    "max": float(table[column].max())} for column in COMPONENTS},
+        **{
+            column: {
+                "first": float(table[column].iloc[0]),
+                "last": float(table[column].iloc[-1]),
+                "max": float(table[column].max()),
+            }
+            for column in COMPONENTS
+        },
     }
     return Results(
         tables={NAME: table}, summary=summary, figures={NAME: plot_component_norms(table.assign(model=config.model))}

@@ -85,4 +85,6 @@ class Experiment(Generic[ConfigT]):
 
     def options(self, config: ExperimentConfig) -> dict[str, Any]:
         """The experiment's own options (the fields beyond :class:`ExperimentConfig`) with their values in ``config``."""
-        return {f.name: getattr(config, f.name) for f in dataclasses.fields(self.config_type) if f.name not in RUN_FIELDS}
+        return {
+            f.name: getattr(config, f.name) for f in dataclasses.fields(self.config_type) if f.name not in RUN_FIELDS
+        }

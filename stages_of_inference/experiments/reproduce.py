@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from stages_of_inference.report import build_report
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.experiments import registry
 from stages_of_inference.experiments.attention import AttentionConfig
@@ -35,6 +34,7 @@ from stages_of_inference.experiments.protocol import Experiment
 from stages_of_inference.experiments.runner import run_experiments
 from stages_of_inference.experiments.subjoiner import SubjoinerConfig
 from stages_of_inference.models import EMBEDDED_MODELS
+from stages_of_inference.report import build_report
 
 DESCRIPTION = "Run every experiment of the paper on one or more models, model by model, then build the report."
 

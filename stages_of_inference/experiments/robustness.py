@@ -12,17 +12,17 @@ from typing import Any
 import pandas as pd
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.experiments.config import ExperimentConfig, output_folder
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.robustness import plot_robustness
 from stages_of_inference.sweep import robustness_sweep
 
 NAME = "robustness"
 
 
-def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: ExperimentConfig) -> Results:
+def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: ExperimentConfig) -> Results:
     """Run the sweep over every deletion and adjacent swap (resuming from its checkpoint folder)."""
     checkpoints = output_folder(config) / f"{NAME}_shards"
     table = robustness_sweep(model, tokens, batch_size=config.batch_size, seed=config.seed, checkpoint_dir=checkpoints)
@@ -44,7 +44,11 @@ def summarize_table(table: pd.DataFrame, *, model_name: str) -> dict[str, Any]:
     }
     for kind, part in table.groupby("intervention"):
         summary[str(kind)] = {
-            metric: {"min": float(part[metric].min()), "mean": float(part[metric].mean()), "max": float(part[metric].max())}
+            metric: {
+                "min": float(part[metric].min()),
+                "mean": float(part[metric].mean()),
+                "max": float(part[metric].max()),
+            }
             for metric in ("top1_agreement", "relative_accuracy", "kl")
         }
     return summary

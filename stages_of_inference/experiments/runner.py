@@ -44,6 +44,7 @@ from stages_of_inference.experiments.config import (
 )
 from stages_of_inference.experiments.protocol import Experiment, Results
 from stages_of_inference.models import load_model
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.runs.atomic import (
     read_json,
     write_json,
@@ -81,7 +82,9 @@ def run_experiments(
     rows: list[dict[str, object]] = []
     for position, model_name in enumerate(names, start=1):
         model_config = dataclasses.replace(_run_settings(config), model=model_name)
-        seconds = _run_on_model(experiments, config, model_config, label=f"[model {position}/{len(names)}: {model_name}]")
+        seconds = _run_on_model(
+            experiments, config, model_config, label=f"[model {position}/{len(names)}: {model_name}]"
+        )
         rows.extend({"model": model_name, "experiment": name, "seconds": s} for name, s in seconds.items())
     return pd.DataFrame(rows, columns=["model", "experiment", "seconds"])
 
@@ -137,7 +140,7 @@ def prepare(config: ExperimentConfig) -> tuple[TransformerBridge, Int[Tensor, "b
     return model, tokens, folder
 
 
-def run_identity(config: ExperimentConfig, model: TransformerBridge, tokens: Tensor) -> dict[str, object]:
+def run_identity(config: ExperimentConfig, model: LoadedModel, tokens: Tensor) -> dict[str, object]:
     """Everything that determines a run's numbers (see :mod:`stages_of_inference.runs.identity`)."""
     return {
         "toolkit_version": stages_of_inference.__version__,
@@ -170,7 +173,9 @@ def read_finished(folder: Path) -> dict[str, dict[str, Any]]:
     path = folder / FINISHED_FILE
     entries = read_json(path) if path.exists() else {}
     return {
-        str(name): entry for name, entry in entries.items() if isinstance(entry, dict) and {"seconds", "options"} <= set(entry)
+        str(name): entry
+        for name, entry in entries.items()
+        if isinstance(entry, dict) and {"seconds", "options"} <= set(entry)
     }
 
 
@@ -200,4 +205,8 @@ def write_manifest(config: ExperimentConfig, folder: Path) -> Path:
 
 def main(experiment: Experiment[Any], argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Command line of one experiment (``python -m experiments.<name>``); returns the exit code."""
-    return run_main(lambda: run_experiments([experiment], parse_config(experiment.config_type, argv, experiment.description, prog=prog)))
+    return run_main(
+        lambda: run_experiments(
+            [experiment], parse_config(experiment.config_type, argv, experiment.description, prog=prog)
+        )
+    )

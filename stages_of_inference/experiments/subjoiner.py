@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import pandas as pd
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.analyses.subjoiner import SubjoinerDetails, subjoiner_heads, subjoiner_pattern
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.subjoiner import plot_head_scores, plot_subjoiner_pattern
 
 NAME = "subjoiner"
@@ -44,7 +44,7 @@ def prompt_table(details: SubjoinerDetails) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: SubjoinerConfig) -> Results:
+def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: SubjoinerConfig) -> Results:
     """Rank every head by its subjoiner score (the words come from the corpus documents, not ``tokens``)."""
     settings = {
         "n_prompts": config.n_prompts,
@@ -64,7 +64,10 @@ def compute(model: TransformerBridge, tokens: Int[Tensor, "batch pos"], config: 
     return Results(
         tables={NAME: ranking, f"{NAME}_prompts": prompt_table(details)},
         summary=summary,
-        figures={NAME: plot_head_scores(ranking, title=f"{config.model}: subjoiner score per head"), f"{NAME}_pattern": pattern},
+        figures={
+            NAME: plot_head_scores(ranking, title=f"{config.model}: subjoiner score per head"),
+            f"{NAME}_pattern": pattern,
+        },
     )
 
 

@@ -24,10 +24,11 @@ from stages_of_inference.interventions.hooks import component_deletion_hooks, la
 from stages_of_inference.interventions.layout import LayerLayout
 from stages_of_inference.interventions.spec import Intervention, swap_order
 from stages_of_inference.layers import check_layer, check_layers, check_order, n_layers_of
+from stages_of_inference.models.bridge import LoadedModel
 
 
 @contextmanager
-def delete_layers(model: TransformerBridge, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
+def delete_layers(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
     """Run the model with whole layers deleted (each block's output = its input).
 
     Args:
@@ -43,7 +44,7 @@ def delete_layers(model: TransformerBridge, layers: Iterable[int] | int) -> Iter
 
 
 @contextmanager
-def delete_attention(model: TransformerBridge, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
+def delete_attention(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
     """Run the model with the attention output of the given layers set to zero."""
     checked = check_layers(layers, n_layers_of(model))
     with model.hooks(fwd_hooks=component_deletion_hooks(checked, "attn")):
@@ -51,7 +52,7 @@ def delete_attention(model: TransformerBridge, layers: Iterable[int] | int) -> I
 
 
 @contextmanager
-def delete_mlp(model: TransformerBridge, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
+def delete_mlp(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
     """Run the model with the MLP output of the given layers set to zero."""
     checked = check_layers(layers, n_layers_of(model))
     with model.hooks(fwd_hooks=component_deletion_hooks(checked, "mlp")):
@@ -59,7 +60,7 @@ def delete_mlp(model: TransformerBridge, layers: Iterable[int] | int) -> Iterato
 
 
 @contextmanager
-def swap_layers(model: TransformerBridge, first: int, second: int) -> Iterator[TransformerBridge]:
+def swap_layers(model: LoadedModel, first: int, second: int) -> Iterator[TransformerBridge]:
     """Run the model with two layers exchanged (all their parameters move together).
 
     ``swap_layers(model, 5, 6)`` runs ..., 4, 6, 5, 7, ...; any two layers may be
@@ -75,9 +76,7 @@ def swap_layers(model: TransformerBridge, first: int, second: int) -> Iterator[T
 
 
 @contextmanager
-def layer_order(
-    model: TransformerBridge, order: Sequence[int], *, allow_repeats: bool = True
-) -> Iterator[TransformerBridge]:
+def layer_order(model: LoadedModel, order: Sequence[int], *, allow_repeats: bool = True) -> Iterator[TransformerBridge]:
     """Run the model's layers in the given order.
 
     Args:
@@ -105,7 +104,7 @@ def layer_order(
 
 
 @contextmanager
-def intervene(model: TransformerBridge, intervention: Intervention) -> Iterator[TransformerBridge]:
+def intervene(model: LoadedModel, intervention: Intervention) -> Iterator[TransformerBridge]:
     """Run the model with any :class:`~stages_of_inference.interventions.Intervention`: its order and its hooks.
 
     Example:

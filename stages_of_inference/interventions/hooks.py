@@ -29,7 +29,7 @@ HookList = list[tuple[str, HookFunction]]
 _COMPONENT_HOOKS = {"attn": "hook_attn_out", "mlp": "hook_mlp_out"}
 
 
-def zero_ablation_hook(activation: Float[Tensor, "..."], hook: Any) -> Float[Tensor, "..."]:
+def zero_ablation_hook(activation: Float[Tensor, ...], hook: Any) -> Float[Tensor, ...]:
     """A hook that replaces an activation by zeros (``hook`` is the HookPoint, unused)."""
     return torch.zeros_like(activation)
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from torch import nn
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
+from stages_of_inference.models.bridge import LoadedModel
 
 _PER_ORDER_SETTINGS = ("num_hidden_layers", "layer_types")
 
@@ -30,7 +30,7 @@ class LayerLayout:
     One per model (:meth:`of`); at most one order is installed at a time.
     """
 
-    def __init__(self, model: TransformerBridge) -> None:
+    def __init__(self, model: LoadedModel) -> None:
         hf_model = model.original_model
         self.parent, self.attribute, self.blocks = _find_block_list(hf_model, model)
         self.configs = _configs_of(hf_model, self.parent)
@@ -40,7 +40,7 @@ class LayerLayout:
         """``(owner, attribute, original value)`` of every edit made since :meth:`claim`."""
 
     @classmethod
-    def of(cls, model: TransformerBridge) -> LayerLayout:
+    def of(cls, model: LoadedModel) -> LayerLayout:
         """The model's layout, found once and kept on the model."""
         layout = getattr(model, "_soi_layer_layout", None)
         if layout is None:
@@ -80,7 +80,7 @@ class LayerLayout:
         self._journal.append((owner, attribute, original))
 
 
-def _find_block_list(hf_model: nn.Module, model: TransformerBridge) -> tuple[nn.Module, str, nn.ModuleList]:
+def _find_block_list(hf_model: nn.Module, model: LoadedModel) -> tuple[nn.Module, str, nn.ModuleList]:
     first_block = model.blocks[0]
     for name, module in hf_model.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == n_layers_of(model) and module[0] is first_block:

@@ -21,18 +21,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from jaxtyping import Float, Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.interventions.context import layer_order
 from stages_of_inference.interventions.hooks import HookList
 from stages_of_inference.interventions.spec import Intervention
 from stages_of_inference.layers import check_order, n_layers_of
 from stages_of_inference.models.attention_guards import unguarded_attention
+from stages_of_inference.models.bridge import LoadedModel
 
 
 class _StopBeforeUnembed(Exception):
@@ -40,7 +41,7 @@ class _StopBeforeUnembed(Exception):
 
 
 def final_residual(
-    model: TransformerBridge,
+    model: LoadedModel,
     batch: Int[Tensor, "batch pos"],
     *,
     order: Sequence[int] | None = None,
@@ -90,10 +91,8 @@ def final_residual(
         installed += [(f"blocks.{layer}.hook_resid_pre", remember) for layer in range(n_layers)]
     installed += hooks or []
     with layer_order(model, suffix), model.hooks(fwd_hooks=installed), unguarded_attention(model):
-        try:
+        with contextlib.suppress(_StopBeforeUnembed):
             model(batch)
-        except _StopBeforeUnembed:
-            pass
     return captured["final"], resid_pres
 
 

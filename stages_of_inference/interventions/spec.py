@@ -299,6 +299,4 @@ def default_interventions(n_layers: int) -> list[Intervention]:
         >>> [i.label for i in default_interventions(2)]
         ['delete layer 0', 'delete layer 1', 'swap layers 0-1']
     """
-    return [Intervention("delete", i) for i in range(n_layers)] + [
-        Intervention("swap", i) for i in range(n_layers - 1)
-    ]
+    return [Intervention("delete", i) for i in range(n_layers)] + [Intervention("swap", i) for i in range(n_layers - 1)]

@@ -31,10 +31,16 @@ from transformer_lens.model_bridge.generalized_components.attention import (
     AttentionBridge,
 )
 
-GUARDS = {
-    "_masked_softmax": lambda scores, dtype=None: torch.softmax(scores, dim=-1, dtype=dtype),
-    "_scrub_compatibility_pattern_nans": lambda pattern: pattern,
-}
+
+def _softmax(scores: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    return torch.softmax(scores, dim=-1, dtype=dtype)
+
+
+def _unchanged(pattern: torch.Tensor) -> torch.Tensor:
+    return pattern
+
+
+GUARDS = {"_masked_softmax": _softmax, "_scrub_compatibility_pattern_nans": _unchanged}
 """Method of ``AttentionBridge`` -> its unguarded equivalent."""
 
 VERIFIED = "soi_unguarded_attention_verified"

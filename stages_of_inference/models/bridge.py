@@ -114,7 +114,10 @@ def boot(
     bridge.soi_source = dataclasses.replace(
         base,
         compatibility_mode=processing is not None,
-        **applied,
+        fold_ln=applied["fold_ln"],
+        center_writing_weights=applied["center_writing_weights"],
+        center_unembed=applied["center_unembed"],
+        fold_value_biases=applied["fold_value_biases"],
         dtype=str(parameter.dtype).removeprefix("torch."),
         device=str(parameter.device),
     )
@@ -133,7 +136,7 @@ def _recording_steps() -> Iterator[dict[str, bool]]:
     ran = dict.fromkeys(PROCESSING_STEPS, False)
     originals = {method: vars(ProcessWeights)[method] for method in PROCESSING_STEPS.values()}
 
-    def spy(step: str, method: staticmethod) -> staticmethod:  # type: ignore[type-arg]
+    def spy(step: str, method: staticmethod) -> staticmethod:
         def run(*args: object, **kwargs: object) -> object:
             ran[step] = True
             return method.__func__(*args, **kwargs)

@@ -69,8 +69,6 @@ def _download_hub(repo_id: str) -> Path:
                 f"hub model {repo_id!r} does not exist or is gated ({reason}); check the id "
                 "or log in with `huggingface-cli login`"
             ) from None
-        raise ModelLoadError(
-            f"cannot reach the Hugging Face hub for {repo_id!r} ({reason}): {offline_hint}"
-        ) from None
+        raise ModelLoadError(f"cannot reach the Hugging Face hub for {repo_id!r} ({reason}): {offline_hint}") from None
     allow = ["*.json", "*.safetensors", "*.model", "*.txt", "*.py", "*.tiktoken"]
     return Path(snapshot_download(repo_id, allow_patterns=allow))

@@ -28,12 +28,13 @@ import shutil
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
+from typing import cast
 
 import torch
 from safetensors.torch import save_file
 from transformer_lens.model_bridge import TransformerBridge
 from transformer_lens.model_bridge.architecture_adapter import ArchitectureAdapter
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
@@ -102,7 +103,7 @@ def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: P
     """
     if target.is_dir() or not restorable(bridge, owners):
         return
-    hf_config = bridge.original_model.config
+    hf_config = cast(PretrainedConfig, bridge.original_model.config)  # an HF model under the bridge
     weights: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for name, (module, attribute) in owners.items():
@@ -174,9 +175,10 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
     """
     try:
         marker = json.loads((folder / MARKER).read_text())
-        hf_model, info = AutoModelForCausalLM.from_pretrained(
+        loaded: tuple[PreTrainedModel, dict[str, list[str]]] = AutoModelForCausalLM.from_pretrained(
             folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
-        )
+        )  # type: ignore[assignment]  # output_loading_info=True returns (model, info)
+        hf_model, info = loaded
         bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}
         tokenizer = AutoTokenizer.from_pretrained(folder, **bos)
         applied = {step: bool(marker["applied"][step]) for step in PROCESSING_STEPS}

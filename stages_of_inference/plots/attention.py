@@ -38,7 +38,11 @@ def plot_previous_token_attention(table: pd.DataFrame, *, k: int = DEFAULT_K) ->
         add_band(figure, rows.relative_depth, rows["mean"] - sem, rows["mean"] + sem, colours[label], legendgroup=label)
         figure.add_trace(
             go.Scatter(
-                x=rows.relative_depth, y=rows["mean"], mode="lines+markers", name=label, legendgroup=label,
+                x=rows.relative_depth,
+                y=rows["mean"],
+                mode="lines+markers",
+                name=label,
+                legendgroup=label,
                 line={"color": colours[label]},
             )
         )

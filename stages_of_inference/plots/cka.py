@@ -17,8 +17,13 @@ def plot_cka(matrix: pd.DataFrame, *, title: str = "Linear CKA between layers") 
     """
     figure = go.Figure(
         go.Heatmap(
-            z=matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index),
-            colorscale="Viridis", zmin=0.0, zmax=1.0, colorbar={"title": "CKA"},
+            z=matrix.to_numpy(),
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            colorscale="Viridis",
+            zmin=0.0,
+            zmax=1.0,
+            colorbar={"title": "CKA"},
         )
     )
     figure.update_layout(title=title, xaxis_title="layer", yaxis_title="layer")

@@ -42,10 +42,16 @@ def plot_logit_lens(table: pd.DataFrame) -> go.Figure:
         for name, rows in models:
             figure.add_trace(
                 go.Scatter(
-                    x=rows.relative_depth, y=rows[metric], mode="lines+markers", name=name or "model",
-                    legendgroup=name or "model", showlegend=index == 0, line={"color": colours[name]},
+                    x=rows.relative_depth,
+                    y=rows[metric],
+                    mode="lines+markers",
+                    name=name or "model",
+                    legendgroup=name or "model",
+                    showlegend=index == 0,
+                    line={"color": colours[name]},
                 ),
-                row=index // 3 + 1, col=index % 3 + 1,
+                row=index // 3 + 1,
+                col=index % 3 + 1,
             )
     figure.update_xaxes(title_text=LENS_DEPTH_AXIS_TITLE)
     figure.update_layout(title="Logit lens across depth", height=650)
@@ -69,13 +75,20 @@ def plot_top_tokens_heatmap(top: pd.DataFrame) -> go.Figure:
     labels = [f"{position}: {inputs[position]!r}" for position in probability.columns]
     figure = go.Figure(
         go.Heatmap(
-            z=probability.to_numpy(), x=labels, y=[str(layer) for layer in probability.index],
-            text=text.to_numpy(), texttemplate="%{text}", colorscale="Blues",
-            colorbar={"title": "top-1 probability"}, zmin=0, zmax=1,
+            z=probability.to_numpy(),
+            x=labels,
+            y=[str(layer) for layer in probability.index],
+            text=text.to_numpy(),
+            texttemplate="%{text}",
+            colorscale="Blues",
+            colorbar={"title": "top-1 probability"},
+            zmin=0,
+            zmax=1,
         )
     )
     figure.update_layout(
         title="Logit lens: top token per layer and position",
-        xaxis_title="position: input token", yaxis_title="layer (-1 = embedding)",
+        xaxis_title="position: input token",
+        yaxis_title="layer (-1 = embedding)",
     )
     return figure

@@ -31,8 +31,11 @@ def plot_neuron_counts(counts: pd.DataFrame) -> go.Figure:
         for kind, dash in KIND_DASHES.items():
             figure.add_trace(
                 go.Scatter(
-                    x=ordered["relative_depth"], y=ordered[kind], mode="lines+markers",
-                    name=f"{name} {kind}" if name else kind, line={"dash": dash, "color": colours[name]},
+                    x=ordered["relative_depth"],
+                    y=ordered[kind],
+                    mode="lines+markers",
+                    name=f"{name} {kind}" if name else kind,
+                    line={"dash": dash, "color": colours[name]},
                 )
             )
     figure.update_layout(

@@ -38,7 +38,10 @@ def plot_component_norms(table: pd.DataFrame) -> go.Figure:
             label = column.removesuffix("_norm") + (f" ({name})" if name else "")
             figure.add_trace(
                 go.Scatter(
-                    x=rows.relative_depth, y=rows[column], mode="lines+markers", name=label,
+                    x=rows.relative_depth,
+                    y=rows[column],
+                    mode="lines+markers",
+                    name=label,
                     line={"dash": dash, "color": colours[name]},
                 )
             )

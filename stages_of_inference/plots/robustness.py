@@ -30,9 +30,7 @@ COLUMN_TITLES = {"delete": "delete one layer", "swap": "swap adjacent layers"}
 """The title of each intervention's column of panels."""
 
 
-def plot_robustness(
-    table: pd.DataFrame, metrics: list[str] | None = None, *, title: str | None = None
-) -> go.Figure:
+def plot_robustness(table: pd.DataFrame, metrics: list[str] | None = None, *, title: str | None = None) -> go.Figure:
     """Metrics vs relative depth, deletion (left) and swap (right), with 95 % CI bands.
 
     Args:
@@ -51,8 +49,12 @@ def plot_robustness(
     metrics = metrics or list(PANELS)
     kinds = [kind for kind in COLUMN_TITLES if kind in set(table.intervention)]
     figure = make_subplots(
-        rows=len(metrics), cols=len(kinds), shared_xaxes=True, column_titles=[COLUMN_TITLES[k] for k in kinds],
-        vertical_spacing=0.06, horizontal_spacing=0.06,
+        rows=len(metrics),
+        cols=len(kinds),
+        shared_xaxes=True,
+        column_titles=[COLUMN_TITLES[k] for k in kinds],
+        vertical_spacing=0.06,
+        horizontal_spacing=0.06,
     )
     models = by_model(table)
     colours = model_colours(name for name, _ in models)
@@ -69,18 +71,23 @@ def plot_robustness(
     return figure
 
 
-def _add_trace(
-    figure: go.Figure, part: pd.DataFrame, metric: str, label: str, colour: str, row: int, col: int
-) -> None:
+def _add_trace(figure: go.Figure, part: pd.DataFrame, metric: str, label: str, colour: str, row: int, col: int) -> None:
     """One model's line in one panel, over its CI band when the table has one."""
     low, high = f"{metric}_ci_low", f"{metric}_ci_high"
     if low in part and not part[low].isna().all():
         add_band(figure, part.relative_depth, part[low], part[high], colour, legendgroup=label, row=row, col=col)
     figure.add_trace(
         go.Scatter(
-            x=part.relative_depth, y=part[metric], mode="lines+markers", name=label,
-            legendgroup=label, showlegend=row == 1 and col == 1, line={"color": colour},
-            customdata=part.layer, hovertemplate="layer %{customdata}<br>%{y:.4g}",
+            x=part.relative_depth,
+            y=part[metric],
+            mode="lines+markers",
+            name=label,
+            legendgroup=label,
+            showlegend=row == 1 and col == 1,
+            line={"color": colour},
+            customdata=part.layer,
+            hovertemplate="layer %{customdata}<br>%{y:.4g}",
         ),
-        row=row, col=col,
+        row=row,
+        col=col,
     )

@@ -59,12 +59,22 @@ def add_stage_bands(
         for axis in axes:
             suffix = axis.removeprefix("xaxis")
             figure.add_shape(
-                type="rect", x0=x0, x1=x1, y0=0, y1=1,
-                xref=f"x{suffix}", yref=f"y{suffix} domain",
-                fillcolor=STAGE_COLOURS.get(row.stage, "rgba(0,0,0,0.08)"), opacity=opacity_scale,
-                line_width=0, layer="below",
-                label={"text": row.stage if axis == axes[0] else "", "textposition": "top center",
-                       "font": {"size": 10}},
+                type="rect",
+                x0=x0,
+                x1=x1,
+                y0=0,
+                y1=1,
+                xref=f"x{suffix}",
+                yref=f"y{suffix} domain",
+                fillcolor=STAGE_COLOURS.get(row.stage, "rgba(0,0,0,0.08)"),
+                opacity=opacity_scale,
+                line_width=0,
+                layer="below",
+                label={
+                    "text": row.stage if axis == axes[0] else "",
+                    "textposition": "top center",
+                    "font": {"size": 10},
+                },
             )
     return figure
 

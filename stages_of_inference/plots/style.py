@@ -91,9 +91,16 @@ def add_band(
     x, low, high = list(x), list(low), list(high)
     figure.add_trace(
         go.Scatter(
-            x=[*x, *x[::-1]], y=[*high, *low[::-1]],
-            fill="toself", fillcolor=colour, opacity=BAND_OPACITY, line={"width": 0},
-            hoverinfo="skip", showlegend=False, legendgroup=legendgroup,
+            x=[*x, *x[::-1]],
+            y=[*high, *low[::-1]],
+            fill="toself",
+            fillcolor=colour,
+            opacity=BAND_OPACITY,
+            line={"width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=legendgroup,
         ),
-        row=row, col=col,
+        row=row,
+        col=col,
     )

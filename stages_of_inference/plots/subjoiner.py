@@ -45,8 +45,6 @@ def plot_subjoiner_pattern(pattern: pd.DataFrame) -> go.Figure:
     labels = [f"{position}:{tokens[position]}" for position in weights.columns]
     figure = go.Figure(go.Heatmap(z=weights.to_numpy(), x=labels, y=labels, colorscale="Blues"))
     layer, head = pattern["layer"].iloc[0], pattern["head"].iloc[0]
-    figure.update_layout(
-        title=f"Attention pattern, layer {layer} head {head}", xaxis_title="key", yaxis_title="query"
-    )
+    figure.update_layout(title=f"Attention pattern, layer {layer} head {head}", xaxis_title="key", yaxis_title="query")
     figure.update_yaxes(autorange="reversed")
     return figure

@@ -86,5 +86,7 @@ def cka_figures(models: list[ModelResults]) -> list[Figure]:
         if table is None:
             continue
         matrix = table.pivot(index="layer_a", columns="layer_b", values="cka") if "cka" in table.columns else table
-        figures.append((f"Layer-to-layer CKA: {model.name}", plot_cka(matrix, title=f"Linear CKA between layers: {model.name}")))
+        figures.append(
+            (f"Layer-to-layer CKA: {model.name}", plot_cka(matrix, title=f"Linear CKA between layers: {model.name}"))
+        )
     return figures

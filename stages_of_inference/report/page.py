@@ -58,22 +58,29 @@ def render_report(models: list[ModelResults]) -> str:
     names = ", ".join(m.name for m in models)
     body = [
         f"<h1>Stages of inference: {html.escape(names)}</h1>",
-        _note("Lad et al., arXiv 2406.19384. Shaded bands: each model's estimated stages "
-              "(see the stage tables; with several models the bands overlap, each at reduced opacity)."),
+        _note(
+            "Lad et al., arXiv 2406.19384. Shaded bands: each model's estimated stages "
+            "(see the stage tables; with several models the bands overlap, each at reduced opacity)."
+        ),
         _section("Figures across depth", _figures_html(depth_figures(models, stages))),
         _section(
             "Top-1 accuracy retained",
-            _note(f"Over all layers; the paper reports {PAPER_RETENTION[0]:.0%}-{PAPER_RETENTION[1]:.0%} retained. "
-                  "Means outside that range are highlighted.")
-            + (html_table(retention, percent=[c for c in retention.columns if " " in c], flag=outside_paper)
-               if len(retention) else _note("no robustness table")),
+            _note(
+                f"Over all layers; the paper reports {PAPER_RETENTION[0]:.0%}-{PAPER_RETENTION[1]:.0%} retained. "
+                "Means outside that range are highlighted."
+            )
+            + (
+                html_table(retention, percent=[c for c in retention.columns if " " in c], flag=outside_paper)
+                if len(retention)
+                else _note("no robustness table")
+            ),
         ),
         _section("Estimated stages and findings", _stages_html(estimates)),
         _subjoiner_html(models),
         _section("Manifests", _manifests_html(models)),
     ]
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Stages of inference report</title><style>{CSS}</style>\n{ERROR_RECORDER}\n"
         f"<script>{plotly.offline.get_plotlyjs()}</script></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

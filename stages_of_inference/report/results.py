@@ -40,7 +40,9 @@ def find_models(results_dir: Path) -> list[ModelResults]:
     if not folders:
         raise ResultsError(f"{results_dir} holds no model folder with {IDENTITY_FILE}; run an experiment first")
     return [
-        ModelResults(folder.name, folder, {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))})
+        ModelResults(
+            folder.name, folder, {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+        )
         for folder in folders
     ]
 

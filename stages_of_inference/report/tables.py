@@ -35,7 +35,9 @@ def retention_table(models: list[ModelResults]) -> pd.DataFrame:
 
 def outside_paper(column: str, value: object) -> bool:
     """Whether a retention-table cell is a mean outside the paper's retained range."""
-    return column.endswith("mean") and isinstance(value, float) and not PAPER_RETENTION[0] <= value <= PAPER_RETENTION[1]
+    return (
+        column.endswith("mean") and isinstance(value, float) and not PAPER_RETENTION[0] <= value <= PAPER_RETENTION[1]
+    )
 
 
 def html_table(

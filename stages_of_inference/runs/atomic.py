@@ -23,15 +23,13 @@ import pyarrow.parquet as pq
 from stages_of_inference.errors import ResultsError
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
-        raise ResultsError(
-            f"cannot write to {path.parent}: {error.strerror}; choose a writable --out folder"
-        ) from None
+        raise ResultsError(f"cannot write to {path.parent}: {error.strerror}; choose a writable --out folder") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)

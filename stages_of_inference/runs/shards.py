@@ -36,6 +36,7 @@ from torch import Tensor
 
 from stages_of_inference.errors import ConfigError, ResultsError
 from stages_of_inference.interventions.spec import Intervention
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.runs.atomic import write_parquet
 from stages_of_inference.runs.identity import tokens_sha256
 
@@ -45,7 +46,7 @@ PROVENANCE_KEY = "stages_of_inference.shard"
 """The parquet key-value metadata key holding a shard's provenance (JSON)."""
 
 
-def run_provenance(model: Any, interventions: Sequence[Intervention]) -> dict[str, Any]:
+def run_provenance(model: LoadedModel, interventions: Sequence[Intervention]) -> dict[str, Any]:
     """What every shard of a sweep shares: format, toolkit version, model identity, interventions.
 
     Raises:

@@ -41,6 +41,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.scoring import decode
 from stages_of_inference.scoring.decode import tiled_linear, unembed, vocabulary_tiles
 from stages_of_inference.scoring.metrics import (
@@ -56,7 +57,7 @@ from stages_of_inference.scoring.workspace import Workspace
 
 
 def chunk_reference(
-    model: torch.nn.Module,
+    model: LoadedModel,
     residual: Float[Tensor, "n d_model"],
     targets: Int[Tensor, " n"],
     workspace: Workspace,
@@ -91,7 +92,7 @@ class LogitsReference:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: LoadedModel,
         residual: Float[Tensor, "n d_model"],
         targets: Int[Tensor, " n"],
         workspace: Workspace,
@@ -130,7 +131,7 @@ class TiledReference:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: LoadedModel,
         linear: torch.nn.Linear,
         residual: Float[Tensor, "n d_model"],
         targets: Int[Tensor, " n"],
@@ -166,7 +167,7 @@ class TiledReference:
             _check_totals(totals, self._linear.out_features, where)
             check_finite_rows(torch.isfinite(kl), where)
             kl = check_kl(kl, where)
-            targets_hit = lambda top1: (top1 == self._targets).float()  # noqa: E731
+            targets_hit = lambda top1: (top1 == self._targets).float()
             return {
                 "kl": kl.float(),
                 "agreement": (totals.top1 == self.totals.top1).float(),
@@ -204,7 +205,7 @@ class TiledReference:
         best = self._workspace.buffer("tile_best", (rows,))
         top1 = torch.empty(rows, dtype=torch.long)
         target_logit = torch.empty(rows)
-        transform = self._model.adapter.apply_output_logits_transform  # type: ignore[union-attr]
+        transform = self._model.adapter.apply_output_logits_transform
         for k, (start, tile) in enumerate(vocabulary_tiles(residual, self._linear, self._workspace, into=into)):
             transformed = transform(tile)
             if transformed is not tile:  # an elementwise transform (e.g. a softcap), kept in place

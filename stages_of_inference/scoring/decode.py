@@ -14,13 +14,15 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.scoring.workspace import Workspace
 
 VOCABULARY_TILE = 1024
 """Vocabulary entries per tile of :func:`linear_by_vocabulary_tiles`: 1 MB for 256 tokens, a core's L2 cache."""
 
+
 def unembed(
-    model: torch.nn.Module,
+    model: LoadedModel,
     residual: Float[Tensor, "n d_model"],
     workspace: Workspace | None = None,
 ) -> Float[Tensor, "n d_vocab"]:
@@ -48,10 +50,11 @@ def unembed(
     if workspace is not None and linear is not None:
         logits = linear_by_vocabulary_tiles(residual, linear, workspace)
     else:
-        logits = model.unembed(residual)  # type: ignore[operator]
-    return model.adapter.apply_output_logits_transform(logits)  # type: ignore[union-attr, operator]
+        logits = model.unembed(residual)
+    return model.adapter.apply_output_logits_transform(logits)
 
-def tiled_linear(model: torch.nn.Module, residual: Tensor) -> torch.nn.Linear | None:
+
+def tiled_linear(model: LoadedModel, residual: Tensor) -> torch.nn.Linear | None:
     """The head's linear layer when it can be computed by vocabulary tiles, else None.
 
     Tiles replace the head only when it is a plain ``nn.Linear`` on the CPU, of the
@@ -63,10 +66,11 @@ def tiled_linear(model: torch.nn.Module, residual: Tensor) -> torch.nn.Linear | 
         isinstance(linear, torch.nn.Linear)
         and residual.device.type == "cpu"
         and residual.dtype == linear.weight.dtype
-        and not _has_hooks(head)  # type: ignore[arg-type]
+        and not _has_hooks(head)
     ):
         return linear
     return None
+
 
 def linear_by_vocabulary_tiles(
     residual: Float[Tensor, "n d_model"], linear: torch.nn.Linear, workspace: Workspace
@@ -89,6 +93,7 @@ def linear_by_vocabulary_tiles(
     for start, tile in vocabulary_tiles(residual, linear, workspace):
         logits[:, start : start + tile.shape[0]].copy_(tile.t())
     return logits
+
 
 def vocabulary_tiles(
     residual: Float[Tensor, "n d_model"],
@@ -124,6 +129,7 @@ def vocabulary_tiles(
         if bias is not None:
             tile += bias[start:stop]
         yield start, tile
+
 
 def _has_hooks(module: torch.nn.Module) -> bool:
     """Whether any forward hook (a user's, or one of ours) is attached in ``module``."""

@@ -197,7 +197,7 @@ def token_metrics(
     """
     positions = scored_positions(tokens.shape[1])
     batch, scored = tokens.shape[0], n_scored(tokens.shape[1])
-    flat = lambda x: x[:, positions].reshape(batch * scored, -1)  # noqa: E731
+    flat = lambda x: x[:, positions].reshape(batch * scored, -1)
     baseline = Distribution.from_logits(flat(baseline_logits))
     metrics = compare_predictions(baseline, flat(logits), prediction_targets(tokens).reshape(-1))
     return {name: values.reshape(batch, scored) for name, values in metrics.items()}

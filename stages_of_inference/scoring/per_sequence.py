@@ -19,10 +19,10 @@ import pandas as pd
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
-from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.interventions.spec import Intervention
 from stages_of_inference.layers import relative_depth
+from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.scoring.chunks import chunk_reference
 from stages_of_inference.scoring.metrics import TOKEN_METRICS
 from stages_of_inference.scoring.summary import summarize
@@ -31,7 +31,7 @@ from stages_of_inference.tokens import n_scored, prediction_targets, scored_posi
 
 
 def score_batch(
-    model: TransformerBridge,
+    model: LoadedModel,
     batch: Int[Tensor, "batch pos"],
     baseline: Float[Tensor, "batch pos d_model"],
     finals: list[Float[Tensor, "batch pos d_model"]],
@@ -57,16 +57,22 @@ def score_batch(
     """
     positions = scored_positions(batch.shape[1])
     scored = n_scored(batch.shape[1])
-    flatten = lambda x: x[:, positions].reshape(batch.shape[0] * scored, -1)  # noqa: E731
+    flatten = lambda x: x[:, positions].reshape(batch.shape[0] * scored, -1)
     if position_chunk is None:
         position_chunk = chunk_rows(model.cfg.d_vocab)
     per_token = _stream_metrics(
-        model, flatten(baseline), [flatten(f) for f in finals], prediction_targets(batch).reshape(-1),
-        interventions, position_chunk,
+        model,
+        flatten(baseline),
+        [flatten(f) for f in finals],
+        prediction_targets(batch).reshape(-1),
+        interventions,
+        position_chunk,
     )
     rows = []
     for intervention, metrics in zip(interventions, per_token, strict=True):
-        sums = {name: values.reshape(batch.shape[0], scored).double().sum(1).numpy() for name, values in metrics.items()}
+        sums = {
+            name: values.reshape(batch.shape[0], scored).double().sum(1).numpy() for name, values in metrics.items()
+        }
         for sequence in range(batch.shape[0]):
             rows.append(
                 {
@@ -82,7 +88,7 @@ def score_batch(
 
 
 def _stream_metrics(
-    model: TransformerBridge,
+    model: LoadedModel,
     baseline: Float[Tensor, "n d_model"],
     finals: list[Float[Tensor, "n d_model"]],
     targets: Int[Tensor, " n"],

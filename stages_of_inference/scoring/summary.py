@@ -20,6 +20,7 @@ SUMMARY_METRICS = {
 }
 """Summary column -> the per-token metric it averages."""
 
+
 def summarize(
     sums: dict[str, np.ndarray],
     n_tokens: np.ndarray,
@@ -57,7 +58,7 @@ def summarize(
 
     def add(column: str, point: float, resampled: np.ndarray | None) -> None:
         summary[column] = point
-        low, high = (np.quantile(resampled, [alpha, 1 - alpha]) if resampled is not None else (np.nan, np.nan))
+        low, high = np.quantile(resampled, [alpha, 1 - alpha]) if resampled is not None else (np.nan, np.nan)
         summary[f"{column}_ci_low"], summary[f"{column}_ci_high"] = float(low), float(high)
 
     token_weights = n_tokens[samples].sum(1) if samples is not None else None
@@ -69,7 +70,8 @@ def summarize(
     add("relative_accuracy", float(_safe_ratio(summary["accuracy"], summary["baseline_accuracy"])), ratio)
     return summary
 
-def _safe_ratio(numerator, denominator):  # noqa: ANN001, ANN202 - floats or arrays alike
+
+def _safe_ratio(numerator, denominator):
     if numerator is None or denominator is None:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -73,7 +73,7 @@ class Workspace:
             and held.dtype == dtype
             and held.device == torch.device(device)
         )
-        if not fits:
+        if held is None or not fits:
             held = torch.empty((rows, *rest), dtype=dtype, device=device)
             self._buffers[name] = held
         return held[:rows]

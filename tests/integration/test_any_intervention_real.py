@@ -31,8 +31,12 @@ CASES = {
         (Intervention("repeat", 14, 15), [*range(16), 14, 15, *range(16, 30)], None, None),
         (Intervention("delete_attn", 7), list(range(30)), None, (7, "self_attn")),
         (Intervention("delete_mlp", 20), list(range(30)), None, (20, "mlp")),
-        (Intervention.of_order([*range(10), 12, 11, 10, *range(13, 30)]),
-         [*range(10), 12, 11, 10, *range(13, 30)], None, None),
+        (
+            Intervention.of_order([*range(10), 12, 11, 10, *range(13, 30)]),
+            [*range(10), 12, 11, 10, *range(13, 30)],
+            None,
+            None,
+        ),
     ],
     "gemma-3-270m": [
         (Intervention("delete_block", 4, 6), [0, 1, 2, 3, *range(7, 18)], "ssssssssgsssssg", None),
@@ -71,4 +75,3 @@ def test_every_kind_in_the_sweep_equals_hf_surgery(oracle: Oracle) -> None:
         assert kl > 1e-3, intervention.label  # the intervention matters
         np.testing.assert_allclose(row.kl, kl, rtol=1e-3, atol=1e-5, err_msg=intervention.label)
         assert abs(row.top1_agreement - agreement) <= 1 / base[..., 0].numel(), intervention.label
-

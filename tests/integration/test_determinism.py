@@ -19,7 +19,12 @@ from stages_of_inference.sweep import robustness_sweep
 
 pytestmark = pytest.mark.integration
 
-INTERVENTIONS = [Intervention("delete", 0), Intervention("delete", 15), Intervention("swap", 14), Intervention("swap", 28)]
+INTERVENTIONS = [
+    Intervention("delete", 0),
+    Intervention("delete", 15),
+    Intervention("swap", 14),
+    Intervention("swap", 28),
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +32,9 @@ def tokens(smollm2: TransformerBridge) -> torch.Tensor:
     return load_corpus("embedded", smollm2, n_tokens=4 * 24, seq_len=24, seed=0)
 
 
-def test_load_corpus_with_the_same_seed_gives_identical_tokens(smollm2: TransformerBridge, tokens: torch.Tensor) -> None:
+def test_load_corpus_with_the_same_seed_gives_identical_tokens(
+    smollm2: TransformerBridge, tokens: torch.Tensor
+) -> None:
     again = load_corpus("embedded", smollm2, n_tokens=4 * 24, seq_len=24, seed=0)
     assert torch.equal(again, tokens) and tokens_sha256(again) == tokens_sha256(tokens)
     other = load_corpus("embedded", smollm2, n_tokens=4 * 24, seq_len=24, seed=1)
@@ -35,7 +42,7 @@ def test_load_corpus_with_the_same_seed_gives_identical_tokens(smollm2: Transfor
 
 
 def test_two_sweeps_with_the_same_seed_are_bit_identical(smollm2: TransformerBridge, tokens: torch.Tensor) -> None:
-    sweep = lambda: robustness_sweep(  # noqa: E731
+    sweep = lambda: robustness_sweep(
         smollm2, tokens, INTERVENTIONS, batch_size=2, n_bootstrap=200, seed=0, progress=False
     )
     first, second = sweep(), sweep()

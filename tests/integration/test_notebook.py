@@ -31,9 +31,7 @@ def test_tutorial_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytes
     nbclient, nbformat = _required("nbclient"), _required("nbformat")
     kernelspec = _required("jupyter_client.kernelspec")
     if "python3" not in kernelspec.KernelSpecManager().find_kernel_specs():
-        pytest.fail(
-            "no python3 Jupyter kernel: `make install` installs one (python -m ipykernel install --sys-prefix)"
-        )
+        pytest.fail("no python3 Jupyter kernel: `make install` installs one (python -m ipykernel install --sys-prefix)")
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(

@@ -78,5 +78,7 @@ def test_a_second_experiment_resumes_when_the_model_now_loads_from_its_processed
     config = ExperimentConfig(model="smollm2-135m", tokens=64, seq_len=32, out=str(tmp_path / "results"))
     run_experiments([NORMS], config)
     assert processed_dir(private_cache, str(load_model("smollm2-135m").soi_source.sha256)).is_dir()
-    run_experiments([NORMS], config)  # raised ResultsError ("holds results of a different run") when location was identity
+    run_experiments(
+        [NORMS], config
+    )  # raised ResultsError ("holds results of a different run") when location was identity
     assert (tmp_path / "results" / "smollm2-135m" / "norms.parquet").is_file()

@@ -23,8 +23,14 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--virtual-time-budget=10000",
 ]
 MODEL = "smollm2-135m"
@@ -63,7 +69,10 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def chromium(*arguments: str, profile: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
-        capture_output=True, text=True, timeout=180, check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
     )
 
 

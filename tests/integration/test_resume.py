@@ -65,7 +65,9 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_table(tmp_path: Path) -> Non
     deadline = time.monotonic() + POLL_TIMEOUT_S
     try:
         while not shards(resumed_out):
-            assert process.poll() is None, f"the run ended before its first batch: {(tmp_path / 'killed.log').read_text()}"
+            assert process.poll() is None, (
+                f"the run ended before its first batch: {(tmp_path / 'killed.log').read_text()}"
+            )
             assert time.monotonic() < deadline, "no batch checkpointed in time"
             time.sleep(0.05)
         os.kill(process.pid, signal.SIGKILL)

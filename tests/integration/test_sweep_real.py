@@ -19,10 +19,16 @@ pytestmark = pytest.mark.integration
 
 N_WINDOWS, SEQ_LEN = 4, 32
 METRIC_COLUMNS = [
-    "kl", "top1_agreement", "accuracy", "baseline_accuracy", "relative_accuracy",
-    "loss", "baseline_loss", "entropy_bits", "baseline_entropy_bits",
+    "kl",
+    "top1_agreement",
+    "accuracy",
+    "baseline_accuracy",
+    "relative_accuracy",
+    "loss",
+    "baseline_loss",
+    "entropy_bits",
+    "baseline_entropy_bits",
 ]
-
 
 
 @pytest.fixture(scope="module")

@@ -73,8 +73,9 @@ class TinyOracle:
 
     def __init__(self, architecture: str, tokenizer, tokens: torch.Tensor) -> None:
         self.architecture = architecture
-        self.bridge = bridge_from_hf(tiny_hf_model(architecture, vocab_size=len(tokenizer)), tokenizer,
-                                     compatibility_mode=False)
+        self.bridge = bridge_from_hf(
+            tiny_hf_model(architecture, vocab_size=len(tokenizer)), tokenizer, compatibility_mode=False
+        )
         self.hf = tiny_hf_model(architecture, vocab_size=len(tokenizer))
         self.hf.set_attn_implementation("eager")
         self.tokens = tokens
@@ -112,8 +113,14 @@ def test_the_sweep_engine_equals_hf_surgery(oracle: TinyOracle, case: str) -> No
     with torch.inference_mode():
         _, resid_pres = final_residual(model, tokens, cache_resid_pre=True)
         start = start_slot(intervention, n_layers)
-        final, _ = final_residual(model, tokens, order=intervention.order(n_layers), start=start,
-                                  start_residual=resid_pres[start], hooks=intervention.hooks())
+        final, _ = final_residual(
+            model,
+            tokens,
+            order=intervention.order(n_layers),
+            start=start,
+            start_residual=resid_pres[start],
+            hooks=intervention.hooks(),
+        )
         swept = log_probs(unembed(model, final))
         with intervene(model, intervention):
             full = log_probs(model(tokens))

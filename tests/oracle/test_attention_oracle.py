@@ -30,8 +30,10 @@ def test_layer_and_head_tables_equal_numpy_slices_of_the_pattern(tiny_model, tin
     with torch.inference_mode():
         _, cache = tiny_model.run_with_cache(tiny_tokens, names_filter=lambda name: name.endswith("hook_pattern"))
     per_head = np.stack(
-        [numpy_previous_token_weight(cache[f"blocks.{layer}.attn.hook_pattern"].double().numpy(), k, exclude_bos)
-         for layer in range(n_layers)],
+        [
+            numpy_previous_token_weight(cache[f"blocks.{layer}.attn.hook_pattern"].double().numpy(), k, exclude_bos)
+            for layer in range(n_layers)
+        ],
         axis=1,
     )  # [docs, layers, heads]
     n_docs = per_head.shape[0]

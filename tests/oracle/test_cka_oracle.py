@@ -95,9 +95,7 @@ def minibatch_cka_reference(minibatches: list[list[np.ndarray]]) -> tuple[np.nda
                 bound[i, j] += error / len(minibatches)
     self_terms = np.diag(hsic)
     cka = hsic / np.sqrt(np.outer(self_terms, self_terms))
-    relative = bound / np.abs(hsic) + 0.5 * (
-        np.add.outer(np.diag(bound) / self_terms, np.diag(bound) / self_terms)
-    )
+    relative = bound / np.abs(hsic) + 0.5 * (np.add.outer(np.diag(bound) / self_terms, np.diag(bound) / self_terms))
     return cka, np.abs(cka) * relative
 
 

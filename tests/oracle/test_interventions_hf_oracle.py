@@ -66,8 +66,12 @@ CASES = {
         ("delete 17", lambda m: delete_layers(m, [17]), list(range(17)), "sssssgsssssgsssss"),
         ("swap 4-5", lambda m: swap_layers(m, 4, 5), [*range(4), 5, 4, *range(6, 18)], "ssssgssssssgsssssg"),
         # a deletion by execution order across the global layer 5: slot types must shift
-        ("order without 5", lambda m: layer_order(m, [i for i in range(18) if i != 5]),
-         [i for i in range(18) if i != 5], "ssssssssssgsssssg"),
+        (
+            "order without 5",
+            lambda m: layer_order(m, [i for i in range(18) if i != 5]),
+            [i for i in range(18) if i != 5],
+            "ssssssssssgsssssg",
+        ),
     ],
 }
 
@@ -279,6 +283,7 @@ def masks_received(model, tokens: torch.Tensor) -> dict[int, list[torch.Tensor]]
     received: dict[int, list[torch.Tensor]] = {}
     handles = []
     for layer, block in enumerate(model.blocks):
+
         def capture(module, args, kwargs, layer=layer):
             received.setdefault(layer, []).append(kwargs["attention_mask"])
 
@@ -294,8 +299,9 @@ def masks_received(model, tokens: torch.Tensor) -> dict[int, list[torch.Tensor]]
 
 @pytest.fixture(scope="module")
 def tiny_gemma(tiny_tokenizer):
-    return bridge_from_hf(tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
-                          compatibility_mode=False)
+    return bridge_from_hf(
+        tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False
+    )
 
 
 def test_tiny_gemma_slot_types_are_the_hand_written_ones(tiny_gemma) -> None:

@@ -41,7 +41,9 @@ def final_norm(hf_model: PreTrainedModel, architecture: str) -> torch.nn.Module:
     return hf_model.model.norm
 
 
-def plain_norm(hidden: np.ndarray, norm: torch.nn.Module, architecture: str, scale: np.ndarray | None = None) -> np.ndarray:
+def plain_norm(
+    hidden: np.ndarray, norm: torch.nn.Module, architecture: str, scale: np.ndarray | None = None
+) -> np.ndarray:
     """The final norm written out: RMSNorm (Gemma: weight offset by 1) or LayerNorm.
 
     ``scale`` replaces the vector's own root-mean-square (the old shortcut).
@@ -86,8 +88,9 @@ def logit_error_bound(normed: np.ndarray, head: np.ndarray, n_layers: int) -> np
     return (n_layers + 2) * normed.shape[-1] * EPS32 * terms.max(-1)
 
 
-def near_ties(logits: np.ndarray, targets: np.ndarray, delta: np.ndarray, final_logits: np.ndarray,
-              final_delta: np.ndarray) -> dict[str, float]:
+def near_ties(
+    logits: np.ndarray, targets: np.ndarray, delta: np.ndarray, final_logits: np.ndarray, final_delta: np.ndarray
+) -> dict[str, float]:
     """How far each 0/1 metric's mean can move when every logit moves by up to ``delta`` (per row).
 
     Top-1 can change only where the top two logits are within ``2 delta``; the true
@@ -109,7 +112,9 @@ def near_ties(logits: np.ndarray, targets: np.ndarray, delta: np.ndarray, final_
     }
 
 
-def hf_states(hf_model: PreTrainedModel, architecture: str, tokens: torch.Tensor) -> tuple[list[np.ndarray], np.ndarray]:
+def hf_states(
+    hf_model: PreTrainedModel, architecture: str, tokens: torch.Tensor
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Hidden states (embedding, then each block but the last) and the final norm's input, plus logits."""
     captured = {}
     handle = final_norm(hf_model, architecture).register_forward_pre_hook(
@@ -140,7 +145,8 @@ def test_every_point_equals_hand_decoding_of_hf_hidden_states(
 ) -> None:
     reference = tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer))
     bridge = bridge_from_hf(
-        tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
+        tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)),
+        tiny_tokenizer,
         compatibility_mode=compatibility_mode,
     )
     table = logit_lens(bridge, tiny_tokens, batch_size=2, reuse_final_norm_scale=reuse_final_norm_scale)
@@ -152,7 +158,7 @@ def test_every_point_equals_hand_decoding_of_hf_hidden_states(
     final_scale = None
     if reuse_final_norm_scale:
         centred = last if architecture in ("llama", "gemma3") else last - last.mean(-1, keepdims=True)
-        eps = getattr(norm, "eps", None) or getattr(norm, "variance_epsilon")
+        eps = getattr(norm, "eps", None) or norm.variance_epsilon
         final_scale = rows(np.sqrt((centred**2).mean(-1, keepdims=True) + eps))
     n_docs, n_pos = tiny_tokens.shape
     targets = np.array([int(tiny_tokens[d, p + 1]) for d in range(n_docs) for p in range(1, n_pos - 1)])
@@ -174,7 +180,8 @@ def test_every_point_equals_hand_decoding_of_hf_hidden_states(
 def test_last_point_reproduces_the_output_in_both_modes(architecture, tiny_tokenizer, tiny_tokens) -> None:
     for compatibility_mode in (False, True):
         bridge = bridge_from_hf(
-            tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
+            tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)),
+            tiny_tokenizer,
             compatibility_mode=compatibility_mode,
         )
         last = logit_lens(bridge, tiny_tokens).iloc[-1]
@@ -185,9 +192,18 @@ def test_last_point_reproduces_the_output_in_both_modes(architecture, tiny_token
 def test_final_logit_softcap_is_applied(tiny_tokenizer, tiny_tokens) -> None:
     """Gemma 2 caps its logits (cap * tanh(x / cap)); the lens's last point must too."""
     config = Gemma2Config(
-        vocab_size=len(tiny_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=64,
-        final_logit_softcapping=0.1, bos_token_id=0, eos_token_id=1, pad_token_id=1,
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=64,
+        final_logit_softcapping=0.1,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
     )
     torch.manual_seed(0)
     hf_model = AutoModelForCausalLM.from_config(config).eval()

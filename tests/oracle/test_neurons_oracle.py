@@ -23,7 +23,9 @@ def _numpy_moments(w_out_row: np.ndarray, W_U: np.ndarray, center: bool) -> list
         W_U = W_U - W_U.mean(axis=1, keepdims=True)
     cosines = np.array(
         [
-            0.0 if not W_U[:, t].any() else w_out_row @ W_U[:, t] / (np.linalg.norm(w_out_row) * np.linalg.norm(W_U[:, t]))
+            0.0
+            if not W_U[:, t].any()
+            else w_out_row @ W_U[:, t] / (np.linalg.norm(w_out_row) * np.linalg.norm(W_U[:, t]))
             for t in range(W_U.shape[1])
         ]
     )
@@ -58,7 +60,6 @@ def test_class_scores_equal_the_difference_of_means(tiny_model) -> None:
     for row in top.itertuples():
         assert row.score == pytest.approx(all_scores[row.layer, row.neuron], rel=1e-4, abs=1e-6)
     assert abs(top["score"].iloc[0]) == pytest.approx(np.abs(all_scores).max(), rel=1e-4)
-
 
 
 # The direction an MLP neuron writes, read in transformers' modeling code: Gemma3DecoderLayer
@@ -108,7 +109,9 @@ def _numpy_moments_of_all(directions: np.ndarray, W_U: np.ndarray) -> np.ndarray
     mean = cosines.mean(axis=1, keepdims=True)
     variance = ((cosines - mean) ** 2).mean(axis=1, keepdims=True)
     z = (cosines - mean) / np.sqrt(variance)
-    return np.concatenate([mean, variance, (z**3).mean(axis=1, keepdims=True), (z**4).mean(axis=1, keepdims=True)], axis=1)
+    return np.concatenate(
+        [mean, variance, (z**3).mean(axis=1, keepdims=True), (z**4).mean(axis=1, keepdims=True)], axis=1
+    )
 
 
 @pytest.fixture(

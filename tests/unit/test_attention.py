@@ -81,8 +81,11 @@ def test_largest_allowed_k_runs(tiny_model) -> None:
 
 @pytest.mark.parametrize(
     ("tokens", "by"),
-    [(torch.zeros(0, 8, dtype=torch.long), "layer"), (torch.zeros(8, dtype=torch.long), "layer"),
-     (torch.zeros(2, 8, dtype=torch.long), "heads")],
+    [
+        (torch.zeros(0, 8, dtype=torch.long), "layer"),
+        (torch.zeros(8, dtype=torch.long), "layer"),
+        (torch.zeros(2, 8, dtype=torch.long), "heads"),
+    ],
     ids=["empty", "1-d", "bad-by"],
 )
 def test_bad_input_raises_config_error(tiny_model, tokens, by) -> None:

@@ -56,8 +56,6 @@ def _no_progress_bars(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------- models
 
 
-
-
 # ---------------------------------------------------------------- corpus
 
 
@@ -70,9 +68,7 @@ def test_empty_corpus_is_a_corpus_error(tiny_tokenizer: PreTrainedTokenizerFast,
 # ---------------------------------------------------------------- budgets and context
 
 
-def test_seq_len_beyond_the_context_of_a_bridge(
-    tiny_folder: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_seq_len_beyond_the_context_of_a_bridge(tiny_folder: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     bridge = bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer)
     assert bridge.cfg.n_ctx == N_CTX
     load_corpus("embedded", bridge, n_tokens=N_CTX, seq_len=N_CTX)  # the limit itself is fine
@@ -119,14 +115,22 @@ def test_malformed_layer_must_be_an_integer(layer: object) -> None:
 
 @pytest.mark.parametrize(
     ("layers", "match"),
-    [([], "empty"), ([1, 1], "repeat"), ("0,1", "list of ints"), ([0, N_LAYERS], "out of range"), (None, "list of ints")],
+    [
+        ([], "empty"),
+        ([1, 1], "repeat"),
+        ("0,1", "list of ints"),
+        ([0, N_LAYERS], "out of range"),
+        (None, "list of ints"),
+    ],
 )
 def test_malformed_layer_sets(layers: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         check_layers(layers, N_LAYERS)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("order", "match"), [("0123", "list of ints"), ([0, 9], "out of range"), ([0, "1"], "integer")])
+@pytest.mark.parametrize(
+    ("order", "match"), [("0123", "list of ints"), ([0, 9], "out of range"), ([0, "1"], "integer")]
+)
 def test_malformed_layer_orders(order: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         check_order(order, N_LAYERS)  # type: ignore[arg-type]
@@ -148,8 +152,11 @@ def test_bad_interventions(intervention: Intervention, match: str) -> None:
 def test_bad_layers_on_a_model_leave_it_usable(tiny_bridge: Any) -> None:
     tokens = torch.tensor([[0, 5, 6, 7]])
     before = tiny_bridge(tokens)
-    for bad in (lambda: delete_layers(tiny_bridge, [N_LAYERS]), lambda: swap_layers(tiny_bridge, 0, N_LAYERS),
-                lambda: layer_order(tiny_bridge, [0, -1])):
+    for bad in (
+        lambda: delete_layers(tiny_bridge, [N_LAYERS]),
+        lambda: swap_layers(tiny_bridge, 0, N_LAYERS),
+        lambda: layer_order(tiny_bridge, [0, -1]),
+    ):
         with pytest.raises(ConfigError), bad():
             pass
     torch.testing.assert_close(tiny_bridge(tokens), before, rtol=0, atol=0)

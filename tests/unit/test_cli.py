@@ -37,7 +37,12 @@ def run_subprocess(*args: str, timeout: float = 120) -> subprocess.CompletedProc
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "stages_of_inference", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -134,7 +139,11 @@ def test_run_sets_the_options_of_the_experiments(
     args = ["run", "--k", "3", "--prompt", "Paris is in", "--hook", "mlp_out", "--kurtosis-threshold", "7.5"]
     code, _, _ = run_cli([*args, "--experiments", "attention", "cka"], capsys)
     assert code == 0
-    assert seen == [ReproduceConfig(k=3, prompt="Paris is in", hook="mlp_out", kurtosis_threshold=7.5, experiments=["attention", "cka"])]
+    assert seen == [
+        ReproduceConfig(
+            k=3, prompt="Paris is in", hook="mlp_out", kurtosis_threshold=7.5, experiments=["attention", "cka"]
+        )
+    ]
 
 
 def test_run_returns_the_reproduction_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -216,7 +225,12 @@ def test_run_works_outside_the_repository(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "stages_of_inference", "run", "--help"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "--models" in result.stdout and "--k" in result.stdout

@@ -127,32 +127,20 @@ def test_every_source_format_yields_the_joined_documents(
     assert torch.equal(windows, expected)
 
 
-def test_documents_are_separated_by_eos(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_documents_are_separated_by_eos(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     lengths = [len(ids_of(tiny_tokenizer, doc)) for doc in DOCS]
     n_windows = (sum(lengths) + len(DOCS) - 1) // (SEQ_LEN - 1)
-    windows = load_corpus(
-        make_jsonl(tmp_path), tiny_tokenizer, n_windows * SEQ_LEN, SEQ_LEN, seed=None
-    )
+    windows = load_corpus(make_jsonl(tmp_path), tiny_tokenizer, n_windows * SEQ_LEN, SEQ_LEN, seed=None)
     flat = windows[:, 1:].flatten()
     separators = (flat == tiny_tokenizer.eos_token_id).nonzero().flatten().tolist()
     assert separators == [lengths[0], lengths[0] + 1 + lengths[1]]
     assert (windows[:, 1:] != tiny_tokenizer.bos_token_id).all()
 
 
-def test_empty_documents_are_skipped(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
-    path = write_jsonl(
-        tmp_path / "docs.jsonl", [{"text": t} for t in ["", DOCS[0], "", DOCS[1], ""]]
-    )
-    expected = windows_of(
-        stream_of(tiny_tokenizer, DOCS[:2], tiny_tokenizer.eos_token_id), 0, SEQ_LEN
-    )
-    assert torch.equal(
-        load_corpus(path, tiny_tokenizer, expected.numel(), SEQ_LEN, seed=None), expected
-    )
+def test_empty_documents_are_skipped(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    path = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in ["", DOCS[0], "", DOCS[1], ""]])
+    expected = windows_of(stream_of(tiny_tokenizer, DOCS[:2], tiny_tokenizer.eos_token_id), 0, SEQ_LEN)
+    assert torch.equal(load_corpus(path, tiny_tokenizer, expected.numel(), SEQ_LEN, seed=None), expected)
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".md"])
@@ -207,9 +195,7 @@ def test_embedded_corpus_holds_at_least_50k_tokens(tiny_tokenizer: PreTrainedTok
 def test_gpt2_style_tokenizer_uses_eos_as_bos_and_separator(
     tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
 ) -> None:
-    eos_only = PreTrainedTokenizerFast(
-        tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<eos>"
-    )
+    eos_only = PreTrainedTokenizerFast(tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<eos>")
     assert bos_token_id(eos_only) == separator_token_id(eos_only) == 1
     windows = load_corpus(make_jsonl(tmp_path), eos_only, 10 * SEQ_LEN, SEQ_LEN, seed=None)
     assert (windows[:, 0] == 1).all()
@@ -218,9 +204,7 @@ def test_gpt2_style_tokenizer_uses_eos_as_bos_and_separator(
 def test_tokenizer_without_eos_separates_documents_with_bos(
     tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
 ) -> None:
-    bos_only = PreTrainedTokenizerFast(
-        tokenizer_object=tiny_tokenizer.backend_tokenizer, bos_token="<bos>"
-    )
+    bos_only = PreTrainedTokenizerFast(tokenizer_object=tiny_tokenizer.backend_tokenizer, bos_token="<bos>")
     expected = windows_of(stream_of(bos_only, DOCS, 0), 0, SEQ_LEN)
     windows = load_corpus(make_jsonl(tmp_path), bos_only, expected.numel(), SEQ_LEN, seed=None)
     assert torch.equal(windows, expected)
@@ -233,9 +217,7 @@ def test_documents_are_tokenized_without_special_tokens(
     backend.post_processor = processors.TemplateProcessing(
         single="<bos> $A <eos>", special_tokens=[("<bos>", 0), ("<eos>", 1)]
     )
-    wrapping = PreTrainedTokenizerFast(
-        tokenizer_object=backend, bos_token="<bos>", eos_token="<eos>"
-    )
+    wrapping = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<bos>", eos_token="<eos>")
     assert wrapping(DOCS[0])["input_ids"][0] == 0
     source = make_jsonl(tmp_path)
     assert torch.equal(
@@ -299,9 +281,7 @@ def test_missing_path_is_a_corpus_error(tmp_path: Path, name: str) -> None:
     assert "embedded" in str(error.value)
 
 
-def test_empty_text_file_is_a_corpus_error(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_empty_text_file_is_a_corpus_error(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = tmp_path / "empty.txt"
     path.write_bytes(b"")
     with pytest.raises(CorpusError) as error:
@@ -320,9 +300,7 @@ def test_folder_without_corpus_files_is_a_corpus_error(
     assert "holds no .txt" in one_line_error(error)
 
 
-def test_unsupported_suffix_is_a_corpus_error(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_unsupported_suffix_is_a_corpus_error(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = tmp_path / "notes.csv"
     path.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(CorpusError) as error:
@@ -332,9 +310,7 @@ def test_unsupported_suffix_is_a_corpus_error(
     assert ".jsonl" in message
 
 
-def test_invalid_utf8_text_names_file_and_byte_offset(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_invalid_utf8_text_names_file_and_byte_offset(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = tmp_path / "latin1.txt"
     path.write_bytes(b"hello \xff world")
     with pytest.raises(CorpusError) as error:
@@ -355,9 +331,7 @@ def test_invalid_utf8_jsonl_offset_counts_earlier_lines(
     assert f"byte offset {len(first) + 10}" in one_line_error(error)
 
 
-def test_malformed_jsonl_line_names_file_and_line(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_malformed_jsonl_line_names_file_and_line(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = tmp_path / "docs.jsonl"
     path.write_text('{"text": "a"}\n\n{"text": "b"\n', encoding="utf-8")
     with pytest.raises(CorpusError) as error:
@@ -367,9 +341,7 @@ def test_malformed_jsonl_line_names_file_and_line(
     assert "line 3: malformed JSON" in message
 
 
-def test_malformed_json_file_is_a_corpus_error(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_malformed_json_file_is_a_corpus_error(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = tmp_path / "docs.json"
     path.write_text('["a", ', encoding="utf-8")
     with pytest.raises(CorpusError) as error:
@@ -388,9 +360,7 @@ def test_json_file_that_is_not_a_list_is_a_corpus_error(
     assert "list of strings" in str(error.value)
 
 
-def test_missing_text_field_lists_the_fields_present(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_missing_text_field_lists_the_fields_present(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = write_jsonl(tmp_path / "docs.jsonl", [{"title": "t", "body": "b"}])
     with pytest.raises(CorpusError) as error:
         load_corpus(path, tiny_tokenizer, 4 * SEQ_LEN, SEQ_LEN)
@@ -400,9 +370,7 @@ def test_missing_text_field_lists_the_fields_present(
     assert "text_field" in message
 
 
-def test_missing_parquet_column_lists_the_columns(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_missing_parquet_column_lists_the_columns(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = write_parquet(tmp_path / "docs.parquet", {"content": ["a"], "id": [0]})
     with pytest.raises(CorpusError) as error:
         load_corpus(path, tiny_tokenizer, 4 * SEQ_LEN, SEQ_LEN)
@@ -415,18 +383,14 @@ def test_other_text_field_is_read(tmp_path: Path, tiny_tokenizer: PreTrainedToke
     assert windows[0, 1:].tolist() == ids_of(tiny_tokenizer, DOCS[0])[: SEQ_LEN - 1]
 
 
-def test_non_string_text_is_a_corpus_error(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_non_string_text_is_a_corpus_error(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = write_jsonl(tmp_path / "docs.jsonl", [{"text": 42}])
     with pytest.raises(CorpusError) as error:
         load_corpus(path, tiny_tokenizer, 4 * SEQ_LEN, SEQ_LEN)
     assert "int, not a string" in one_line_error(error)
 
 
-def test_corrupt_parquet_is_a_corpus_error(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_corrupt_parquet_is_a_corpus_error(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = tmp_path / "docs.parquet"
     path.write_bytes(b"not parquet at all")
     with pytest.raises(CorpusError) as error:
@@ -434,9 +398,7 @@ def test_corrupt_parquet_is_a_corpus_error(
     assert "not a readable parquet file" in one_line_error(error)
 
 
-def test_too_little_text_says_how_much_there_is(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_too_little_text_says_how_much_there_is(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     path = tmp_path / "short.txt"
     path.write_text(DOCS[0], encoding="utf-8")
     n_text = len(ids_of(tiny_tokenizer, DOCS[0]))
@@ -470,15 +432,11 @@ def test_bad_numbers_are_config_errors(
     words: str,
 ) -> None:
     with pytest.raises(ConfigError) as error:
-        load_corpus(
-            make_jsonl(tmp_path), tiny_tokenizer, n_tokens, seq_len, max_context=max_context
-        )
+        load_corpus(make_jsonl(tmp_path), tiny_tokenizer, n_tokens, seq_len, max_context=max_context)
     assert words in one_line_error(error)
 
 
-def test_model_context_limits_seq_len(
-    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
-) -> None:
+def test_model_context_limits_seq_len(tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     model = SimpleNamespace(tokenizer=tiny_tokenizer, cfg=SimpleNamespace(n_ctx=16))
     with pytest.raises(ConfigError) as error:
         load_corpus(make_jsonl(tmp_path), model, 4 * SEQ_LEN, SEQ_LEN, max_context=1024)
@@ -566,9 +524,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def test_hf_dataset_is_streamed_and_read_only_as_far_as_needed(
     fake_hub: dict[str, Any], tiny_tokenizer: PreTrainedTokenizerFast
 ) -> None:
-    windows = load_corpus(
-        "org/corpus", tiny_tokenizer, 2 * SEQ_LEN, SEQ_LEN, seed=None, split="validation"
-    )
+    windows = load_corpus("org/corpus", tiny_tokenizer, 2 * SEQ_LEN, SEQ_LEN, seed=None, split="validation")
     assert fake_hub["args"] == ("org/corpus", {"split": "validation", "streaming": True})
     assert fake_hub["stream"].shuffled_with is None
     assert fake_hub["stream"].n_read == 1
@@ -588,10 +544,7 @@ def test_hf_row_without_text_field_lists_fields(
 ) -> None:
     with pytest.raises(CorpusError) as error:
         load_corpus("org/corpus", tiny_tokenizer, 2 * SEQ_LEN, SEQ_LEN, text_field="body")
-    assert (
-        "HF dataset 'org/corpus' row 0 has no field 'body' (fields present: text, meta)"
-        in one_line_error(error)
-    )
+    assert "HF dataset 'org/corpus' row 0 has no field 'body' (fields present: text, meta)" in one_line_error(error)
 
 
 def test_hf_load_failure_is_a_corpus_error(

@@ -30,7 +30,7 @@ def test_unembed_runs_the_head_when_a_hook_is_attached(tiny_model) -> None:
     residual = _residual(tiny_model)
     seen = []
     with torch.inference_mode():
-        doubled = lambda value, hook: seen.append(hook.name) or value * 2  # noqa: E731
+        doubled = lambda value, hook: seen.append(hook.name) or value * 2
         with tiny_model.hooks(fwd_hooks=[("unembed.hook_out", doubled)]):
             got = unembed(tiny_model, residual, Workspace())
         assert seen == ["unembed.hook_out"]

@@ -79,17 +79,30 @@ def test_components_name_the_hooks_they_need() -> None:
 
 def test_default_family_is_the_default_sweep() -> None:
     assert [i.label for i in intervention_family("default", N_LAYERS)] == [
-        "delete layer 0", "delete layer 1", "delete layer 2", "delete layer 3",
-        "swap layers 0-1", "swap layers 1-2", "swap layers 2-3",
+        "delete layer 0",
+        "delete layer 1",
+        "delete layer 2",
+        "delete layer 3",
+        "swap layers 0-1",
+        "swap layers 1-2",
+        "swap layers 2-3",
     ]
     assert [(i.kind, i.layer) for i in resolve_interventions("default", N_LAYERS)] == [
-        ("delete", 0), ("delete", 1), ("delete", 2), ("delete", 3), ("swap", 0), ("swap", 1), ("swap", 2),
+        ("delete", 0),
+        ("delete", 1),
+        ("delete", 2),
+        ("delete", 3),
+        ("swap", 0),
+        ("swap", 1),
+        ("swap", 2),
     ]
 
 
 def test_family_options() -> None:
     assert [i.label for i in intervention_family("blocks", N_LAYERS, max_width=2)] == [
-        "delete layers 0-1", "delete layers 1-2", "delete layers 2-3",
+        "delete layers 0-1",
+        "delete layers 1-2",
+        "delete layers 2-3",
     ]
     twice = intervention_family("repeats", N_LAYERS, max_width=2, repeats=2)
     assert [i.label for i in twice][::3] == ["repeat layer 0 x2", "repeat layer 3 x2", "repeat layers 2-3 x2"]
@@ -216,13 +229,14 @@ def test_a_model_too_shallow_for_blocks_raises() -> None:
         (Intervention("order", 0, layers=(0, 2, 1, 3)), r"filed under layer 1, not 0; build it with .*of_order"),
         (Intervention.of_order([0, 1, 2, 3]), "is the original order and changes nothing"),
         (Intervention.of_order([]), "an explicit layer order is empty"),
-        (Intervention.of_order([0, "a"]), "layer in the order must be an integer"),
+        (lambda: Intervention.of_order([0, "a"]), "layer in the order must be an integer"),
         (Intervention("rotate", 0), "unknown intervention 'rotate': use one of 'delete', 'swap', 'delete_block'"),
     ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # a str layer must reach our own check
 def test_bad_interventions_raise_one_line(intervention, message) -> None:
     with pytest.raises(ConfigError, match=message) as error:
-        intervention.check(N_LAYERS)
+        (intervention() if callable(intervention) else intervention).check(N_LAYERS)
     assert "\n" not in str(error.value)
 
 

@@ -41,7 +41,6 @@ CONTEXTS: dict[str, Callable] = {
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-
 def run(model, tokens: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         return model(tokens)
@@ -168,6 +167,7 @@ def test_a_failed_install_leaves_the_model_intact(tiny_model, tiny_tokens, archi
     with layer_order(tiny_model, [0, 2, 1, 3]):
         reordered = run(tiny_model, tiny_tokens)
     if failing == "block_list":
+
         def refuse(self, *args, **kwargs):
             raise RuntimeError("injected failure")
 
@@ -284,8 +284,13 @@ def test_user_hooks_context_composes_with_ours(tiny_model, tiny_tokens) -> None:
 
 
 def test_hook_names_stay_with_their_layer_under_swap(tiny_model, tiny_tokens) -> None:
-    names = ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.1.hook_resid_post",
-             "blocks.0.hook_resid_post", "blocks.2.hook_resid_pre"]
+    names = [
+        "blocks.0.hook_resid_pre",
+        "blocks.1.hook_resid_pre",
+        "blocks.1.hook_resid_post",
+        "blocks.0.hook_resid_post",
+        "blocks.2.hook_resid_pre",
+    ]
     with torch.inference_mode():
         _, base = tiny_model.run_with_cache(tiny_tokens, names_filter=names)
         with swap_layers(tiny_model, 0, 1):
@@ -303,15 +308,26 @@ def test_hook_names_stay_with_their_layer_under_swap(tiny_model, tiny_tokens) ->
 
 @pytest.fixture(scope="module")
 def llama(tiny_tokenizer):
-    return bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
-                          compatibility_mode=False)
+    return bridge_from_hf(
+        tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False
+    )
 
 
 RANGE = "0 to 3"
 BAD_LAYER_SETS = [
-    (-1, RANGE), (N_LAYERS, RANGE), ([0, N_LAYERS], RANGE), ([-1], RANGE),
-    (1.5, None), ("1", None), (True, None), ([True], RANGE), ([1.5], RANGE), (["1"], RANGE),
-    ([], "empty"), ([1, 1], "repeat"), (None, None),
+    (-1, RANGE),
+    (N_LAYERS, RANGE),
+    ([0, N_LAYERS], RANGE),
+    ([-1], RANGE),
+    (1.5, None),
+    ("1", None),
+    (True, None),
+    ([True], RANGE),
+    ([1.5], RANGE),
+    (["1"], RANGE),
+    ([], "empty"),
+    ([1, 1], "repeat"),
+    (None, None),
 ]
 
 
@@ -328,8 +344,15 @@ def test_bad_layer_sets_raise(llama, function, spec, message) -> None:
 
 @pytest.mark.parametrize(
     ("first", "second", "message"),
-    [(1, 1, "itself"), (-1, 0, RANGE), (0, N_LAYERS, RANGE), (1.5, 0, RANGE), ("1", 0, RANGE),
-     (True, 0, RANGE), (0, None, RANGE)],
+    [
+        (1, 1, "itself"),
+        (-1, 0, RANGE),
+        (0, N_LAYERS, RANGE),
+        (1.5, 0, RANGE),
+        ("1", 0, RANGE),
+        (True, 0, RANGE),
+        (0, None, RANGE),
+    ],
 )
 def test_bad_swaps_raise(llama, first, second, message) -> None:
     before = snapshot(llama)
@@ -341,9 +364,18 @@ def test_bad_swaps_raise(llama, first, second, message) -> None:
 
 @pytest.mark.parametrize(
     ("order", "kwargs", "message"),
-    [([], {}, "empty"), ([-1], {}, RANGE), ([0, N_LAYERS], {}, RANGE), ([1.5], {}, RANGE),
-     (["1"], {}, RANGE), ([True, 1], {}, RANGE), ([[0, 1]], {}, RANGE), ([0, 1, 1], {"allow_repeats": False}, "repeat"),
-     ("0123", {}, None), (3, {}, None)],
+    [
+        ([], {}, "empty"),
+        ([-1], {}, RANGE),
+        ([0, N_LAYERS], {}, RANGE),
+        ([1.5], {}, RANGE),
+        (["1"], {}, RANGE),
+        ([True, 1], {}, RANGE),
+        ([[0, 1]], {}, RANGE),
+        ([0, 1, 1], {"allow_repeats": False}, "repeat"),
+        ("0123", {}, None),
+        (3, {}, None),
+    ],
 )
 def test_bad_orders_raise(llama, order, kwargs, message) -> None:
     before = snapshot(llama)

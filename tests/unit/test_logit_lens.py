@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import doctest
-import importlib
 import math
 
 import numpy as np
 import pytest
 import torch
 
-lens_module = importlib.import_module("stages_of_inference.analyses.logit_lens")  # the package exports a function of that name
+from stages_of_inference.analyses import logit_lens as lens_module
 from stages_of_inference.analyses.logit_lens import (
     METRICS,
     logit_lens,
@@ -30,7 +29,11 @@ def test_table_has_one_row_per_point_with_every_column(tiny_model, tiny_tokens) 
     table = logit_lens(tiny_model, tiny_tokens, batch_size=2)
     n_layers = tiny_model.cfg.n_layers
     assert table.columns.tolist() == [
-        "layer", "point", "relative_depth", *METRICS, "n_tokens",
+        "layer",
+        "point",
+        "relative_depth",
+        *METRICS,
+        "n_tokens",
     ]
     assert table.layer.tolist() == list(range(-1, n_layers))
     assert table.point.tolist() == list(range(n_layers + 1))

@@ -11,9 +11,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stages_of_inference.errors import NumericalError
 from stages_of_inference.scoring import metrics as metrics_module
 from stages_of_inference.scoring import summary as summary_module
-from stages_of_inference.errors import NumericalError
 from stages_of_inference.scoring.metrics import (
     TOKEN_METRICS,
     Distribution,
@@ -79,7 +79,7 @@ def test_compare_predictions_against_hand_computed_values() -> None:
     got = compare_predictions(baseline, logits_of(q), targets)
     assert list(got) == list(TOKEN_METRICS)
     expected = {
-        "kl": [kl_np(a, b) for a, b in zip(p, q)],
+        "kl": [kl_np(a, b) for a, b in zip(p, q, strict=True)],
         # argmax p = 0, 2, 0; argmax q = 1, 2, 0
         "agreement": [0.0, 1.0, 1.0],
         "correct": [1.0, 0.0, 1.0],
@@ -200,10 +200,12 @@ def test_entropy_guard() -> None:
 def test_kl_guard_raises_on_negative_kl_and_clamps_rounding() -> None:
     q = logits_of([[0.9, 0.1]])
     inconsistent = Distribution(
-        log_probs=torch.log(torch.tensor([[0.1, 0.9]])), probs=torch.tensor([[1.0, 0.0]]),
-        top1=torch.tensor([0]), entropy_bits=torch.tensor([0.0]),
+        log_probs=torch.log(torch.tensor([[0.1, 0.9]])),
+        probs=torch.tensor([[1.0, 0.0]]),
+        top1=torch.tensor([0]),
+        entropy_bits=torch.tensor([0.0]),
     )
-    with pytest.raises(NumericalError, match="KL .* < 0 for swap 3 at token 0"):
+    with pytest.raises(NumericalError, match=r"KL .* < 0 for swap 3 at token 0"):
         compare_predictions(inconsistent, q, torch.tensor([0]), where="swap 3")
     p = torch.tensor([[0.9, 0.1]])
     rounding = Distribution(

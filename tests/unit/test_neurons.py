@@ -142,7 +142,9 @@ def test_doctests_pass() -> None:
 @pytest.fixture
 def tiny_gemma3(tiny_tokenizer):
     """A tiny Gemma 3 bridge (raw weights): every MLP output passes through post_feedforward_layernorm."""
-    return bridge_from_hf(tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False)
+    return bridge_from_hf(
+        tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False
+    )
 
 
 def _randomise_post_mlp_gains(model, seed: int = 0) -> None:
@@ -183,7 +185,9 @@ def test_directions_are_w_out_times_the_post_mlp_gain(tiny_gemma3) -> None:
 @pytest.mark.parametrize("compatibility_mode", [False, True])
 def test_without_a_post_mlp_norm_the_directions_are_w_out(architecture, compatibility_mode, tiny_tokenizer) -> None:
     model = bridge_from_hf(
-        tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=compatibility_mode
+        tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)),
+        tiny_tokenizer,
+        compatibility_mode=compatibility_mode,
     )
     for layer in range(model.cfg.n_layers):
         directions, W_out = output_directions(model, layer), model.W_out[layer].detach().float()
@@ -221,4 +225,3 @@ def test_an_unsupported_post_mlp_norm_is_an_error(tiny_gemma3) -> None:
     with pytest.raises(ConfigError, match="LayerNorm"):
         class_neurons(tiny_gemma3, [3, 4])
     assert len(neuron_vocab_moments(tiny_gemma3, layers=[0, 2])) == 2 * tiny_gemma3.cfg.d_mlp
-

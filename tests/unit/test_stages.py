@@ -15,13 +15,25 @@ N = 20
 
 def sweep(kl: list[float], *, ci: float = 0.0, swap_kl: list[float] | None = None) -> pd.DataFrame:
     rows = [
-        {"intervention": "delete", "layer": layer, "kl": value, "kl_ci_low": value - ci, "kl_ci_high": value + ci,
-         "relative_accuracy": 0.9}
+        {
+            "intervention": "delete",
+            "layer": layer,
+            "kl": value,
+            "kl_ci_low": value - ci,
+            "kl_ci_high": value + ci,
+            "relative_accuracy": 0.9,
+        }
         for layer, value in enumerate(kl)
     ]
     rows += [
-        {"intervention": "swap", "layer": layer, "kl": value, "kl_ci_low": value, "kl_ci_high": value,
-         "relative_accuracy": 0.9}
+        {
+            "intervention": "swap",
+            "layer": layer,
+            "kl": value,
+            "kl_ci_low": value,
+            "kl_ci_high": value,
+            "relative_accuracy": 0.9,
+        }
         for layer, value in enumerate(swap_kl or [0.1] * (len(kl) - 1))
     ]
     return pd.DataFrame(rows)
@@ -30,8 +42,15 @@ def sweep(kl: list[float], *, ci: float = 0.0, swap_kl: list[float] | None = Non
 def noisy_sweep(levels: np.ndarray, *, sd: float, seed: int) -> pd.DataFrame:
     """Deletion KLs ``levels x exp(sd z)`` with the matching 95 % CI, as the sweep reports them."""
     kl = levels * np.exp(sd * np.random.default_rng(seed).standard_normal(levels.size))
-    return pd.DataFrame({"intervention": "delete", "layer": range(levels.size), "kl": kl,
-                         "kl_ci_low": kl * np.exp(-1.96 * sd), "kl_ci_high": kl * np.exp(1.96 * sd)})
+    return pd.DataFrame(
+        {
+            "intervention": "delete",
+            "layer": range(levels.size),
+            "kl": kl,
+            "kl_ci_low": kl * np.exp(-1.96 * sd),
+            "kl_ci_high": kl * np.exp(1.96 * sd),
+        }
+    )
 
 
 def deletion_kl() -> list[float]:
@@ -172,8 +191,10 @@ def test_findings_about_edge_layers_follow_the_table_rule(seed: int) -> None:
     levels = np.exp(rng.normal(np.log(0.2), 1.0, 16))
     estimate = detect_stages(noisy_sweep(levels, sd=0.3, seed=seed), n_bootstrap=0)
     deletion = estimate.boundaries[estimate.boundaries.evidence == "deletion KL"].set_index("boundary").supported
-    for boundary, stage, where in (("detokenization end", "detokenization", "first"),
-                                   ("residual sharpening start", "residual sharpening", "last")):
+    for boundary, stage, where in (
+        ("detokenization end", "detokenization", "first"),
+        ("residual sharpening start", "residual sharpening", "last"),
+    ):
         says_robust = any(f"{where} layer is not fragile" in finding for finding in estimate.findings)
         assert bool(deletion[boundary]) != says_robust
         assert (row_of(estimate.table, stage).status == "found") == bool(deletion[boundary])
@@ -184,7 +205,10 @@ def test_lens_and_neurons_that_disagree_are_disputed_not_averaged() -> None:
     lens = pd.DataFrame({"layer": range(-1, N), "kl_to_final": [8.0] * 6 + [1.0] * 15})
     counts = pd.DataFrame({"layer": range(N), "prediction": [0] * 16 + [20] * 4, "suppression": 0})
     estimate = detect_stages(logit_lens=lens, neurons=counts)
-    engineering, ensembling = row_of(estimate.table, "feature engineering"), row_of(estimate.table, "prediction ensembling")
+    engineering, ensembling = (
+        row_of(estimate.table, "feature engineering"),
+        row_of(estimate.table, "prediction ensembling"),
+    )
     assert (engineering.status, ensembling.status) == ("disputed", "disputed")
     assert engineering.first_layer == 0 and pd.isna(engineering.last_layer)
     assert pd.isna(ensembling.first_layer) and ensembling.last_layer == N - 1
@@ -210,9 +234,11 @@ def test_an_agreed_boundary_lies_inside_every_sources_interval() -> None:
     deletion = noisy_sweep(np.array([3.0, 3.0, 1.0] + [0.2] * 15 + [1.5, 4.0]), sd=0.5, seed=2)
     estimate = detect_stages(deletion, attention(), logit_lens(), neurons())
     table = estimate.table.set_index("stage")
-    starts = {"detokenization end": int(table.loc["detokenization", "last_layer"]),
-              "prediction ensembling start": int(table.loc["prediction ensembling", "first_layer"]),
-              "residual sharpening start": int(table.loc["residual sharpening", "first_layer"])}
+    starts = {
+        "detokenization end": int(table.loc["detokenization", "last_layer"]),
+        "prediction ensembling start": int(table.loc["prediction ensembling", "first_layer"]),
+        "residual sharpening start": int(table.loc["residual sharpening", "first_layer"]),
+    }
     supported = estimate.boundaries[estimate.boundaries.supported]
     assert len(supported) >= 5
     for row in supported.itertuples():

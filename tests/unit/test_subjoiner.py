@@ -24,7 +24,7 @@ def test_prompts_end_in_words_of_the_requested_split(tiny_model) -> None:
     assert len(targets) == len(controls) == 6
     assert len({p.word for p in targets}) == 6  # max_per_word=1: each word once
     bos = tiny_model.tokenizer.bos_token_id
-    for target, control in zip(targets, controls):
+    for target, control in zip(targets, controls, strict=True):
         assert target.context == control.context and len(target.context.split()) == 5
         assert target.word.isalpha()
         assert target.tokens[0] == bos == control.tokens[0]
@@ -37,10 +37,13 @@ def test_heads_are_ranked_by_target_minus_control(tiny_model) -> None:
     n_layers, n_heads = tiny_model.cfg.n_layers, tiny_model.cfg.n_heads
     assert len(ranking) == n_layers * n_heads
     assert ranking.columns.tolist() == ["layer", "head", "score", "target_attention", "control_attention"]
-    assert sorted(zip(ranking["layer"], ranking["head"])) == [(l, h) for l in range(n_layers) for h in range(n_heads)]
+    assert sorted(zip(ranking["layer"], ranking["head"], strict=True)) == [
+        (layer, head) for layer in range(n_layers) for head in range(n_heads)
+    ]
     assert ranking["score"].is_monotonic_decreasing
     assert torch.allclose(
-        torch.tensor(ranking["score"].values), torch.tensor((ranking["target_attention"] - ranking["control_attention"]).values)
+        torch.tensor(ranking["score"].values),
+        torch.tensor((ranking["target_attention"] - ranking["control_attention"]).values),
     )
     for attention in (details.target_attention, details.control_attention):
         assert attention.shape == (5, n_layers, n_heads)
@@ -60,7 +63,9 @@ def test_texts_and_token_tensors_are_word_sources(tiny_model, tiny_tokens) -> No
     decoded = tiny_model.tokenizer.batch_decode(tiny_tokens[:, 1:])
     assert all(any(p.text in text for text in decoded) for p in from_tokens)
     text = "of the a to in or " * 3 + "zygomorphic"
-    from_text, _ = build_prompts(tiny_model, [text], n_prompts=1, context_words=3, target_subtokens=len(_word_ids(tiny_model, "zygomorphic")))
+    from_text, _ = build_prompts(
+        tiny_model, [text], n_prompts=1, context_words=3, target_subtokens=len(_word_ids(tiny_model, "zygomorphic"))
+    )
     assert from_text[0].word == "zygomorphic"
 
 
@@ -69,7 +74,9 @@ def test_repeated_words_need_max_per_word(tiny_model) -> None:
     texts = ["of the a zygomorphic " * 5]
     with pytest.raises(ConfigError, match="only 1 prompts"):
         build_prompts(tiny_model, texts, n_prompts=3, context_words=3, target_subtokens=n_tokens)
-    targets, _ = build_prompts(tiny_model, texts, n_prompts=3, context_words=3, target_subtokens=n_tokens, max_per_word=3)
+    targets, _ = build_prompts(
+        tiny_model, texts, n_prompts=3, context_words=3, target_subtokens=n_tokens, max_per_word=3
+    )
     assert [p.word for p in targets] == ["zygomorphic"] * 3
 
 

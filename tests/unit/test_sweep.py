@@ -22,15 +22,27 @@ from stages_of_inference.sweep import robustness_sweep
 from tests.tiny_models import N_LAYERS, tiny_hf_model
 
 METRIC_COLUMNS = [
-    "kl", "top1_agreement", "accuracy", "baseline_accuracy", "relative_accuracy",
-    "loss", "baseline_loss", "entropy_bits", "baseline_entropy_bits",
+    "kl",
+    "top1_agreement",
+    "accuracy",
+    "baseline_accuracy",
+    "relative_accuracy",
+    "loss",
+    "baseline_loss",
+    "entropy_bits",
+    "baseline_entropy_bits",
 ]
 REQUIRED = ["intervention", "layer", "relative_depth", "n_tokens", *METRIC_COLUMNS]
 BASELINE_COLUMNS = ["baseline_accuracy", "baseline_loss", "baseline_entropy_bits"]
 # summary column -> per-token metric of token_metrics
 TOKEN_METRIC_OF = {
-    "kl": "kl", "top1_agreement": "agreement", "accuracy": "correct", "baseline_accuracy": "baseline_correct",
-    "loss": "loss", "baseline_loss": "baseline_loss", "entropy_bits": "entropy_bits",
+    "kl": "kl",
+    "top1_agreement": "agreement",
+    "accuracy": "correct",
+    "baseline_accuracy": "baseline_correct",
+    "loss": "loss",
+    "baseline_loss": "baseline_loss",
+    "entropy_bits": "entropy_bits",
     "baseline_entropy_bits": "baseline_entropy_bits",
 }
 
@@ -64,8 +76,9 @@ def sharpened(model):
 
 @pytest.fixture(scope="module")
 def llama(tiny_tokenizer):
-    return sharpened(bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
-                                    compatibility_mode=False))
+    return sharpened(
+        bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False)
+    )
 
 
 @pytest.fixture
@@ -126,8 +139,13 @@ def test_intervention_orders_are_the_hand_written_ones() -> None:
     got = {(i.kind, i.layer): i.order(N_LAYERS) for i in default_interventions(N_LAYERS)}
     assert got == EXPECTED_ORDERS
     assert [i.label for i in default_interventions(N_LAYERS)] == [
-        "delete layer 0", "delete layer 1", "delete layer 2", "delete layer 3",
-        "swap layers 0-1", "swap layers 1-2", "swap layers 2-3",
+        "delete layer 0",
+        "delete layer 1",
+        "delete layer 2",
+        "delete layer 3",
+        "swap layers 0-1",
+        "swap layers 1-2",
+        "swap layers 2-3",
     ]
 
 
@@ -135,8 +153,9 @@ def test_table_shape_columns_and_order(model, tokens) -> None:
     table = sweep(model, tokens)
     assert len(table) == 2 * N_LAYERS - 1
     missing = [c for c in REQUIRED if c not in table.columns]
-    missing += [f"{c}_{end}" for c in METRIC_COLUMNS for end in ("ci_low", "ci_high")
-                if f"{c}_{end}" not in table.columns]
+    missing += [
+        f"{c}_{end}" for c in METRIC_COLUMNS for end in ("ci_low", "ci_high") if f"{c}_{end}" not in table.columns
+    ]
     assert not missing
     assert table.intervention.tolist() == ["delete"] * N_LAYERS + ["swap"] * (N_LAYERS - 1)
     assert table.layer.tolist() == [*range(N_LAYERS), *range(N_LAYERS - 1)]
@@ -268,8 +287,9 @@ def test_a_grown_list_of_interventions_is_refused_not_a_crash(llama, llama_token
 
 
 def test_shards_of_another_model_are_refused(llama_tokens, tiny_tokenizer, tmp_path, finished) -> None:
-    other = bridge_from_hf(tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
-                           compatibility_mode=False)
+    other = bridge_from_hf(
+        tiny_hf_model("gemma3", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False
+    )
     with pytest.raises(ResultsError, match="model location: 'LlamaForCausalLM' there, 'Gemma3ForCausalLM' now"):
         sweep(other, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path)
     processed = bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer)
@@ -281,14 +301,15 @@ def test_shards_of_another_model_are_refused(llama_tokens, tiny_tokenizer, tmp_p
 def test_a_shard_without_provenance_is_refused(llama, llama_tokens, tmp_path, finished) -> None:
     path = tmp_path / "batch-00002.parquet"
     pd.read_parquet(path).to_parquet(path)  # what the checkpoints of older versions were
-    with pytest.raises(ResultsError, match="batch-00002.parquet records no provenance"):
+    with pytest.raises(ResultsError, match=r"batch-00002\.parquet records no provenance"):
         sweep(llama, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path)
 
 
 def test_the_same_run_reuses_its_shards_bit_for_bit(llama, llama_tokens, tmp_path, finished) -> None:
     resumed = sweep(llama, llama_tokens, TWO, batch_size=1, checkpoint_dir=tmp_path, n_bootstrap=0)
-    pd.testing.assert_frame_equal(resumed, sweep(llama, llama_tokens, TWO, batch_size=1, n_bootstrap=0),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        resumed, sweep(llama, llama_tokens, TWO, batch_size=1, n_bootstrap=0), check_exact=True
+    )
     assert_untouched(finished)
 
 
@@ -297,12 +318,19 @@ def test_the_same_run_reuses_its_shards_bit_for_bit(llama, llama_tokens, tmp_pat
 
 @pytest.mark.parametrize(
     "intervention",
-    [Intervention("delete", N_LAYERS), Intervention("delete", -1), Intervention("swap", N_LAYERS - 1),
-     Intervention("swap", -1), Intervention("move", 0), Intervention("delete", 1.5)],
+    [
+        ("delete", N_LAYERS),
+        ("delete", -1),
+        ("swap", N_LAYERS - 1),
+        ("swap", -1),
+        ("move", 0),
+        ("delete", 1.5),
+    ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # a float layer must reach our own check
 def test_bad_interventions_raise(llama, llama_tokens, intervention, tmp_path) -> None:
     with pytest.raises(ConfigError):
-        sweep(llama, llama_tokens, [Intervention("delete", 0), intervention], checkpoint_dir=tmp_path)
+        sweep(llama, llama_tokens, [Intervention("delete", 0), Intervention(*intervention)], checkpoint_dir=tmp_path)
     assert not list(tmp_path.iterdir())  # validated before any work
 
 
@@ -317,9 +345,14 @@ def test_bad_ranges_mention_the_valid_range(llama, llama_tokens) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "kwargs"),
-    [(torch.zeros(24, dtype=torch.long), {}), (torch.zeros(2, 2, dtype=torch.long), {}),
-     (torch.zeros(1, 2, 24, dtype=torch.long), {}), (torch.zeros(0, 24, dtype=torch.long), {}),
-     (None, {"position_chunk": 0}), (None, {"batch_size": 0})],
+    [
+        (torch.zeros(24, dtype=torch.long), {}),
+        (torch.zeros(2, 2, dtype=torch.long), {}),
+        (torch.zeros(1, 2, 24, dtype=torch.long), {}),
+        (torch.zeros(0, 24, dtype=torch.long), {}),
+        (None, {"position_chunk": 0}),
+        (None, {"batch_size": 0}),
+    ],
 )
 def test_bad_tokens_and_options_raise(llama, llama_tokens, bad, kwargs) -> None:
     with pytest.raises(ConfigError):

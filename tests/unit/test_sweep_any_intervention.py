@@ -38,11 +38,22 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 # The columns of the sweep table before general interventions, in their order.
 MAIN_METRICS = [
-    "kl", "top1_agreement", "accuracy", "baseline_accuracy", "loss", "baseline_loss", "entropy_bits",
-    "baseline_entropy_bits", "relative_accuracy",
+    "kl",
+    "top1_agreement",
+    "accuracy",
+    "baseline_accuracy",
+    "loss",
+    "baseline_loss",
+    "entropy_bits",
+    "baseline_entropy_bits",
+    "relative_accuracy",
 ]
 MAIN_COLUMNS = [
-    "intervention", "layer", "relative_depth", "n_tokens", "n_sequences",
+    "intervention",
+    "layer",
+    "relative_depth",
+    "n_tokens",
+    "n_sequences",
     *[name for column in MAIN_METRICS for name in (column, f"{column}_ci_low", f"{column}_ci_high")],
 ]
 EXPLICIT = {  # label -> the order, by hand
@@ -100,8 +111,9 @@ def tokens(model, tiny_tokens):
 
 @pytest.fixture(scope="module")
 def llama(tiny_tokenizer):
-    return sharpened(bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
-                                    compatibility_mode=False))
+    return sharpened(
+        bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +131,10 @@ def test_every_kind_through_the_sweep_equals_full_forwards(model, tokens) -> Non
     assert table.layer.tolist() == [EXPECTED_LAYERS[label] for label in table.label]
     np.testing.assert_allclose(table.relative_depth, table.layer / (N_LAYERS - 1))
     assert [json.loads(o) for o in table.order] == [
-        [0, 1, 2, 3] if label.startswith("delete attention") or label.startswith("delete MLP")
-        else EXPECTED_ORDERS[label] for label in table.label
+        [0, 1, 2, 3]
+        if label.startswith("delete attention") or label.startswith("delete MLP")
+        else EXPECTED_ORDERS[label]
+        for label in table.label
     ]
     for column in METRIC_COLUMNS:
         np.testing.assert_allclose(table[column], expected[column], rtol=0, atol=1e-5, err_msg=column)
@@ -142,8 +156,9 @@ def test_the_default_table_keeps_its_columns_and_adds_label_and_order(model, tok
     assert table.label.tolist()[:2] == ["delete layer 0", "delete layer 1"]
     assert json.loads(table.order.iloc[-1]) == [0, 1, 3, 2]
     # the default list given explicitly is the same table, bit for bit
-    pd.testing.assert_frame_equal(table, sweep(model, tokens, intervention_family("default", N_LAYERS)),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        table, sweep(model, tokens, intervention_family("default", N_LAYERS)), check_exact=True
+    )
 
 
 def test_same_kind_and_layer_rows_are_kept_apart(llama, llama_tokens) -> None:
@@ -164,8 +179,11 @@ def test_a_listed_twice_intervention_is_refused(llama, llama_tokens, tmp_path) -
 # ---------------------------------------------------------------- checkpoints
 
 MIXED = [
-    Intervention("delete_block", 1, 2), Intervention("delete_mlp", 0), Intervention("swap", 0, 3),
-    Intervention("repeat", 3), Intervention.of_order([3, 2, 1, 0]),
+    Intervention("delete_block", 1, 2),
+    Intervention("delete_mlp", 0),
+    Intervention("swap", 0, 3),
+    Intervention("repeat", 3),
+    Intervention.of_order([3, 2, 1, 0]),
 ]
 
 
@@ -176,7 +194,11 @@ def test_checkpoints_of_new_kinds_resume_to_the_same_table(llama, llama_tokens, 
     stored = pq.read_table(shards[0])
     provenance = json.loads(stored.schema.metadata[b"stages_of_inference.shard"])
     assert provenance["interventions"] == [
-        "delete layers 1-2", "delete MLP of layer 0", "swap layers 0-3", "repeat layer 3", "order 3,2,1,0",
+        "delete layers 1-2",
+        "delete MLP of layer 0",
+        "swap layers 0-3",
+        "repeat layer 3",
+        "order 3,2,1,0",
     ]
     assert stored.to_pandas().label.tolist() == provenance["interventions"]  # one window per shard
     shards[2].unlink()
@@ -184,8 +206,13 @@ def test_checkpoints_of_new_kinds_resume_to_the_same_table(llama, llama_tokens, 
     pd.testing.assert_frame_equal(first, resumed, check_exact=True)
     pd.testing.assert_frame_equal(first, sweep(llama, llama_tokens, MIXED, batch_size=1), check_exact=True)
     with pytest.raises(ResultsError, match="new: repeat layer 3 x2 — gone: repeat layer 3"):
-        sweep(llama, llama_tokens, [*MIXED[:3], Intervention("repeat", 3, 3, 2), MIXED[4]], batch_size=1,
-              checkpoint_dir=tmp_path)
+        sweep(
+            llama,
+            llama_tokens,
+            [*MIXED[:3], Intervention("repeat", 3, 3, 2), MIXED[4]],
+            batch_size=1,
+            checkpoint_dir=tmp_path,
+        )
 
 
 def test_shards_of_the_previous_format_are_refused(llama, llama_tokens, tmp_path) -> None:
@@ -208,8 +235,14 @@ def test_the_sweep_engine_is_exact(model, tokens) -> None:
         _, resid_pres = final_residual(model, tokens, cache_resid_pre=True)
         for intervention in every_kind():
             start = start_slot(intervention, N_LAYERS)
-            final, _ = final_residual(model, tokens, order=intervention.order(N_LAYERS), start=start,
-                                      start_residual=resid_pres[start], hooks=intervention.hooks())
+            final, _ = final_residual(
+                model,
+                tokens,
+                order=intervention.order(N_LAYERS),
+                start=start,
+                start_residual=resid_pres[start],
+                hooks=intervention.hooks(),
+            )
             with reference_context(model, intervention.label):
                 full = model(tokens)
             assert torch.equal(unembed(model, final), full), intervention.label

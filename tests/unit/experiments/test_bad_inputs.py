@@ -65,7 +65,12 @@ def subprocess_env() -> dict[str, str]:
 def test_unknown_model_name_at_the_command_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "experiments.robustness", "--model", "no-such-model", "--out", str(tmp_path)],
-        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert_cli_error(result.returncode, lines, "no-such-model", *EMBEDDED_MODELS)
@@ -89,7 +94,9 @@ def test_auto_map_at_the_command_line(broken_copy: Path, tmp_path: Path, capsys:
     assert_cli_error(code, err, "--trust-remote-code")
 
 
-def test_empty_corpus_at_the_command_line(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_empty_corpus_at_the_command_line(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     corpus = tmp_path / "empty.txt"
     corpus.write_text("")
     code, err = robustness_cli(tiny_args(tiny_folder, tmp_path / "out", "--corpus", str(corpus)), capsys)
@@ -110,9 +117,24 @@ def test_non_utf8_corpus_at_the_command_line(tiny_folder: Path, tmp_path: Path) 
     corpus = tmp_path / "latin1.txt"
     corpus.write_bytes("Der Bär läuft über die Straße. ".encode("latin-1") * 50)
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.robustness", *tiny_args(tiny_folder, tmp_path / "out"),
-         "--corpus", str(corpus), "--tokens", "128", "--seq-len", "32"],
-        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "experiments.robustness",
+            *tiny_args(tiny_folder, tmp_path / "out"),
+            "--corpus",
+            str(corpus),
+            "--tokens",
+            "128",
+            "--seq-len",
+            "32",
+        ],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert_cli_error(result.returncode, lines, "latin1.txt", "not valid UTF-8", "byte offset 5")
@@ -125,7 +147,9 @@ def test_missing_corpus_path_at_the_command_line(
     assert_cli_error(code, err, "nope.txt", "does not exist")
 
 
-def test_seq_len_beyond_the_model_context(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seq_len_beyond_the_model_context(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = tiny_args(tiny_folder, tmp_path / "out", "--seq-len", str(2 * N_CTX), "--tokens", str(4 * N_CTX))
     code, err = robustness_cli(args, capsys)
     assert_cli_error(code, err, f"seq_len={2 * N_CTX}", f"context of {N_CTX} tokens", f"seq_len <= {N_CTX}")
@@ -165,7 +189,9 @@ def test_a_refused_batch_size_does_not_block_the_next_run(
     assert json.loads(next(out.glob(f"*/{IDENTITY_FILE}")).read_text())["batch_size"] == 2
 
 
-def test_out_under_a_regular_file_is_one_line(tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_under_a_regular_file_is_one_line(
+    tiny_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Tests run as root, where chmod does not stop writes; a path under a file always fails.
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a folder")
@@ -184,4 +210,3 @@ def test_another_seed_into_a_finished_folder_at_the_command_line(
     assert_cli_error(code, err, "different run", "seed: 0 there, 7 now", "--overwrite")
     code, err = robustness_cli(tiny_args(tiny_folder, out, "--seed", "7", "--overwrite"), capsys)
     assert code == 0, err
-

@@ -132,7 +132,7 @@ def test_a_finished_experiment_runs_again_when_its_options_change(tiny_folder: P
 
 
 def test_an_unknown_experiment_name_lists_the_registry(tiny_folder: Path, tmp_path: Path) -> None:
-    with pytest.raises(reproduce.ConfigError, match="no experiment named bogus.*robustness, logit_lens"):
+    with pytest.raises(reproduce.ConfigError, match=r"no experiment named bogus.*robustness, logit_lens"):
         reproduce.reproduce(config(tiny_folder, tmp_path, experiments=["norms", "bogus"]))
     assert not tmp_path.joinpath(model_folder_name(str(tiny_folder))).exists()
 

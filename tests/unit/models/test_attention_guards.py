@@ -20,8 +20,9 @@ from tests.tiny_models import tiny_hf_model
 @pytest.fixture
 def compatible_model(architecture: str, tiny_tokenizer):
     """A tiny bridge in compatibility mode, where the guards run."""
-    return bridge_from_hf(tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)), tiny_tokenizer,
-                          compatibility_mode=True)
+    return bridge_from_hf(
+        tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=True
+    )
 
 
 def _attention_bridges(model) -> list[torch.nn.Module]:
@@ -38,7 +39,7 @@ def test_unguarded_forward_is_bit_identical_and_the_guards_return(compatible_mod
     patterns: dict[str, list[torch.Tensor]] = {"guarded": [], "unguarded": []}
 
     def run(label: str) -> torch.Tensor:
-        keep = lambda pattern, hook: patterns[label].append(pattern.clone())  # noqa: E731
+        keep = lambda pattern, hook: patterns[label].append(pattern.clone())
         with compatible_model.hooks(fwd_hooks=[(lambda name: name.endswith("hook_pattern"), keep)]):
             return compatible_model(tiny_tokens)
 

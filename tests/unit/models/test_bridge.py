@@ -36,7 +36,9 @@ def test_the_record_agrees_with_the_weights(architecture: str, tiny_tokenizer: P
 
 
 def test_raw_weights_record_no_step(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
-    model = bridge_from_hf(tiny_hf_model("gpt2", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False)
+    model = bridge_from_hf(
+        tiny_hf_model("gpt2", vocab_size=len(tiny_tokenizer)), tiny_tokenizer, compatibility_mode=False
+    )
     assert not model.soi_source.compatibility_mode
     assert not any(getattr(model.soi_source, step) for step in PROCESSING_STEPS)
 
@@ -58,7 +60,9 @@ def test_the_spies_on_weight_processing_are_removed(tiny_tokenizer: PreTrainedTo
     assert {name: vars(ProcessWeights)[name] for name in PROCESSING_STEPS.values()} == before
 
 
-def test_the_boot_lets_warnings_through(tiny_tokenizer: PreTrainedTokenizerFast, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_boot_lets_warnings_through(
+    tiny_tokenizer: PreTrainedTokenizerFast, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A warning raised while TransformerLens processes the weights reaches the user."""
     from transformer_lens.weight_processing import ProcessWeights
 

@@ -100,7 +100,7 @@ def test_folder_with_auto_map_needs_trust_remote_code(broken_copy: Path) -> None
 
 def test_unreadable_config_json_is_a_model_load_error(broken_copy: Path) -> None:
     (broken_copy / "config.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="config.json"):
+    with pytest.raises(ModelLoadError, match=r"config\.json"):
         load_model(broken_copy)
 
 
@@ -116,7 +116,7 @@ def test_full_disk_while_caching_a_converted_gguf_still_loads_the_model(
     blocker.write_text("x")
     monkeypatch.setenv("STAGES_OF_INFERENCE_CACHE", str(blocker))  # every cache write fails
     with pytest.warns(UserWarning, match="could not cache"):
-        hf_model, tokenizer, source = load_hf_model(gguf)
+        hf_model, _, source = load_hf_model(gguf)
     assert hf_model is converted and source.kind == "gguf"
 
 

@@ -35,7 +35,7 @@ def assert_same_bridge(expected: TransformerBridge, actual: TransformerBridge, t
         actual_logits, actual_cache = actual.run_with_cache(tokens)
     assert torch.equal(expected_logits, actual_logits)
     assert sorted(expected_cache.keys()) == sorted(actual_cache.keys())
-    for name in expected_cache.keys():
+    for name in expected_cache:
         assert torch.equal(expected_cache[name], actual_cache[name]), name
     expected_state, actual_state = expected.state_dict(), actual.state_dict()
     assert sorted(expected_state) == sorted(actual_state)
@@ -135,9 +135,7 @@ def test_unrestorable_bridges_are_not_cached(
     assert not (tmp_path / "processed").exists()
 
 
-def test_damaged_processed_weights_raise_model_load_error(
-    tiny_tokenizer: PreTrainedTokenizerFast, tmp_path
-) -> None:
+def test_damaged_processed_weights_raise_model_load_error(tiny_tokenizer: PreTrainedTokenizerFast, tmp_path) -> None:
     hf_model = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
     owners = parameter_owners(hf_model)
     folder = tmp_path / "processed"

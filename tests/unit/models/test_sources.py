@@ -7,8 +7,14 @@ from dataclasses import replace
 from stages_of_inference.models import ModelSource
 
 GGUF = ModelSource(
-    name="gemma-3-270m", kind="embedded", location="/cache/gguf/gemma.gguf", sha256="ab" * 32,
-    compatibility_mode=True, fold_ln=True, center_writing_weights=True, center_unembed=True,
+    name="gemma-3-270m",
+    kind="embedded",
+    location="/cache/gguf/gemma.gguf",
+    sha256="ab" * 32,
+    compatibility_mode=True,
+    fold_ln=True,
+    center_writing_weights=True,
+    center_unembed=True,
 )
 FOLDER = replace(GGUF, name="/models/pythia", kind="folder", location="/models/pythia", sha256=None)
 

@@ -21,8 +21,17 @@ def test_plots_have_one_trace_per_model_and_metric(tiny_model, tiny_tokens) -> N
 
 
 def test_the_depth_axis_says_points_over_l() -> None:
-    table = pd.DataFrame({"relative_depth": [0.0, 1.0], "entropy_bits": 1.0, "kl_to_final": 1.0, "loss": 1.0,
-                          "accuracy": 1.0, "agreement_with_final": 1.0, "true_token_rank": 1.0})
+    table = pd.DataFrame(
+        {
+            "relative_depth": [0.0, 1.0],
+            "entropy_bits": 1.0,
+            "kl_to_final": 1.0,
+            "loss": 1.0,
+            "accuracy": 1.0,
+            "agreement_with_final": 1.0,
+            "true_token_rank": 1.0,
+        }
+    )
     figure = plot_logit_lens(table)
     assert {figure.layout[f"xaxis{suffix}"].title.text for suffix in ("", 2, 3, 4, 5, 6)} == {LENS_DEPTH_AXIS_TITLE}
     assert [trace.name for trace in figure.data[:1]] == ["model"]

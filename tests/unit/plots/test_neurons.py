@@ -9,8 +9,14 @@ from stages_of_inference.plots.neurons import plot_neuron_counts
 
 
 def test_plot_keeps_models_apart() -> None:
-    moments = pd.DataFrame({"layer": [0, 0, 1], "relative_depth": [0.0, 0.0, 1.0], "skew": [3.0, -3.0, 3.0],
-                            "kurtosis": [10.0, 50.0, 11.0]})
+    moments = pd.DataFrame(
+        {
+            "layer": [0, 0, 1],
+            "relative_depth": [0.0, 0.0, 1.0],
+            "skew": [3.0, -3.0, 3.0],
+            "kurtosis": [10.0, 50.0, 11.0],
+        }
+    )
     classified = classify_neurons(moments)
     counts = neuron_counts(pd.concat([classified.assign(model="a"), classified.assign(model="b")]))
     figure = plot_neuron_counts(counts)

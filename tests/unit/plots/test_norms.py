@@ -17,7 +17,9 @@ def test_plot_uses_a_log_axis_and_one_line_per_component_and_model(tiny_model, t
 
 
 def test_a_model_has_one_colour_and_a_component_one_dash() -> None:
-    table = pd.DataFrame({"layer": [0, 1], "relative_depth": [0.0, 1.0], **{column: [1.0, 2.0] for column in COMPONENTS}})
+    table = pd.DataFrame(
+        {"layer": [0, 1], "relative_depth": [0.0, 1.0], **{column: [1.0, 2.0] for column in COMPONENTS}}
+    )
     figure = plot_component_norms(pd.concat([table.assign(model="a"), table.assign(model="b")]))
     colours = model_colours(["a", "b"])
     assert [trace.line.color for trace in figure.data] == [colours["a"]] * 3 + [colours["b"]] * 3

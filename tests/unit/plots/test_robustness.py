@@ -9,8 +9,9 @@ from stages_of_inference.plots.style import DEPTH_AXIS_TITLE
 
 
 def _sweep(with_ci: bool) -> pd.DataFrame:
-    table = pd.DataFrame({"intervention": ["delete", "delete", "swap"], "layer": [0, 1, 0],
-                          "relative_depth": [0.0, 1.0, 0.0]})
+    table = pd.DataFrame(
+        {"intervention": ["delete", "delete", "swap"], "layer": [0, 1, 0], "relative_depth": [0.0, 1.0, 0.0]}
+    )
     for metric in PANELS:
         table[metric] = [0.5, 0.7, 0.6]
         if with_ci:

@@ -18,8 +18,15 @@ N = 20
 def stage_table(status: str = "found") -> pd.DataFrame:
     """A stage table as :func:`~stages_of_inference.stages.detect_stages` gives it (the band columns)."""
     spans = [(0, 2), (3, 9), (10, 17), (18, 19)]
-    return pd.DataFrame({"stage": STAGES, "status": ["found", status, "found", "found"], "n_layers": N,
-                         "first_layer": [first for first, _ in spans], "last_layer": [last for _, last in spans]})
+    return pd.DataFrame(
+        {
+            "stage": STAGES,
+            "status": ["found", status, "found", "found"],
+            "n_layers": N,
+            "first_layer": [first for first, _ in spans],
+            "last_layer": [last for _, last in spans],
+        }
+    )
 
 
 def test_bands_cover_every_subplot_and_meet_between_stages() -> None:

@@ -58,16 +58,40 @@ def _line_colours(figure) -> dict[str, set[str]]:
 def test_each_model_has_the_same_single_colour_in_every_figure() -> None:
     depth = {"layer": [0, 1], "relative_depth": [0.0, 1.0]}
     figures = [
-        plot_robustness(_two_models({**depth, "intervention": ["delete", "swap"], "kl": [1.0, 2.0],
-                                     "kl_ci_low": [0.5, 1.5], "kl_ci_high": [1.5, 2.5]}), ["kl"]),
-        plot_logit_lens(_two_models({**depth, "entropy_bits": [9.0, 3.0], "kl_to_final": [5.0, 0.0],
-                                     "loss": [9.0, 3.0], "accuracy": [0.0, 0.4],
-                                     "agreement_with_final": [0.0, 1.0], "true_token_rank": [900.0, 20.0]})),
-        plot_previous_token_attention(_two_models({**depth, "mean": [0.1, 0.05], "sem": [0.01, 0.01],
-                                                   "n_documents": [2, 2]})),
+        plot_robustness(
+            _two_models(
+                {
+                    **depth,
+                    "intervention": ["delete", "swap"],
+                    "kl": [1.0, 2.0],
+                    "kl_ci_low": [0.5, 1.5],
+                    "kl_ci_high": [1.5, 2.5],
+                }
+            ),
+            ["kl"],
+        ),
+        plot_logit_lens(
+            _two_models(
+                {
+                    **depth,
+                    "entropy_bits": [9.0, 3.0],
+                    "kl_to_final": [5.0, 0.0],
+                    "loss": [9.0, 3.0],
+                    "accuracy": [0.0, 0.4],
+                    "agreement_with_final": [0.0, 1.0],
+                    "true_token_rank": [900.0, 20.0],
+                }
+            )
+        ),
+        plot_previous_token_attention(
+            _two_models({**depth, "mean": [0.1, 0.05], "sem": [0.01, 0.01], "n_documents": [2, 2]})
+        ),
         plot_neuron_counts(_two_models({**depth, "prediction": [0, 5], "suppression": [1, 9]})),
-        plot_component_norms(_two_models({**depth, "attn_out_norm": [1.0, 2.0], "mlp_out_norm": [1.0, 9.0],
-                                          "resid_post_norm": [3.0, 20.0]})),
+        plot_component_norms(
+            _two_models(
+                {**depth, "attn_out_norm": [1.0, 2.0], "mlp_out_norm": [1.0, 9.0], "resid_post_norm": [3.0, 20.0]}
+            )
+        ),
     ]
     expected = style.model_colours(MODELS)
     assert expected[MODELS[0]] != expected[MODELS[1]]
@@ -85,8 +109,7 @@ def test_by_model_keeps_the_order_of_first_appearance_and_every_row() -> None:
 
 def test_band_outlines_high_then_low_in_one_closed_polygon() -> None:
     figure = go.Figure()
-    style.add_band(figure, pd.Series([0.0, 0.5, 1.0]), [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], "#000000",
-                   legendgroup="m")
+    style.add_band(figure, pd.Series([0.0, 0.5, 1.0]), [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], "#000000", legendgroup="m")
     band = figure.data[0]
     assert band.x == (0.0, 0.5, 1.0, 1.0, 0.5, 0.0)
     assert band.y == (4.0, 5.0, 6.0, 3.0, 2.0, 1.0)

@@ -22,9 +22,17 @@ def test_plot_shows_one_head_on_one_prompt(tiny_model) -> None:
 
 
 def test_plot_labels_each_position_with_its_token() -> None:
-    pattern = pd.DataFrame({"layer": 0, "head": 2, "query": [1, 1, 0, 0], "key": [1, 0, 1, 0],
-                            "query_token": ["b", "b", "a", "a"], "key_token": ["b", "a", "b", "a"],
-                            "weight": [0.6, 0.4, 0.0, 1.0]})
+    pattern = pd.DataFrame(
+        {
+            "layer": 0,
+            "head": 2,
+            "query": [1, 1, 0, 0],
+            "key": [1, 0, 1, 0],
+            "query_token": ["b", "b", "a", "a"],
+            "key_token": ["b", "a", "b", "a"],
+            "weight": [0.6, 0.4, 0.0, 1.0],
+        }
+    )
     heatmap = plot_subjoiner_pattern(pattern).data[0]
     assert heatmap.x == heatmap.y == ("0:a", "1:b")
     assert heatmap.z.tolist() == [[1.0, 0.0], [0.4, 0.6]]

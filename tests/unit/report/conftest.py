@@ -16,8 +16,9 @@ DELETION_KL = [3.0, 2.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 4.0]
 def robustness(n_layers: int = N_LAYERS) -> pd.DataFrame:
     """A sweep table: deleting each layer, swapping each adjacent pair."""
     depth = [layer / (n_layers - 1) for layer in range(n_layers)]
-    delete = pd.DataFrame({"intervention": "delete", "layer": range(n_layers), "relative_depth": depth,
-                           "kl": DELETION_KL[:n_layers]})
+    delete = pd.DataFrame(
+        {"intervention": "delete", "layer": range(n_layers), "relative_depth": depth, "kl": DELETION_KL[:n_layers]}
+    )
     swap = pd.DataFrame({"intervention": "swap", "layer": range(n_layers - 1), "relative_depth": depth[:-1], "kl": 0.2})
     table = pd.concat([delete, swap], ignore_index=True)
     return table.assign(top1_agreement=0.8, relative_accuracy=0.9, entropy_bits=3.0)
@@ -25,8 +26,15 @@ def robustness(n_layers: int = N_LAYERS) -> pd.DataFrame:
 
 def attention(n_layers: int = N_LAYERS) -> pd.DataFrame:
     """A per-layer attention table, strongest in the first layers."""
-    return pd.DataFrame({"layer": range(n_layers), "relative_depth": [layer / (n_layers - 1) for layer in range(n_layers)],
-                         "mean": [0.3, 0.2] + [0.05] * (n_layers - 2), "sem": 0.01, "n_documents": 4})
+    return pd.DataFrame(
+        {
+            "layer": range(n_layers),
+            "relative_depth": [layer / (n_layers - 1) for layer in range(n_layers)],
+            "mean": [0.3, 0.2] + [0.05] * (n_layers - 2),
+            "sem": 0.01,
+            "n_documents": 4,
+        }
+    )
 
 
 def write_results(results: Path, model: str, tables: dict[str, pd.DataFrame]) -> Path:

@@ -40,7 +40,8 @@ def test_a_bug_in_a_plot_function_propagates(results_dir: Path, monkeypatch: pyt
         raise KeyError("sem")
 
     broken = tuple(
-        dataclasses.replace(spec, plot=malformed) if spec.table == "attention" else spec for spec in figures.DEPTH_FIGURES
+        dataclasses.replace(spec, plot=malformed) if spec.table == "attention" else spec
+        for spec in figures.DEPTH_FIGURES
     )
     monkeypatch.setattr(figures, "DEPTH_FIGURES", broken)
     with pytest.raises(KeyError, match="sem"):

@@ -33,8 +33,9 @@ def test_retention_summarises_each_model_and_intervention() -> None:
 def test_means_outside_the_paper_range_are_flagged() -> None:
     assert outside_paper("top1_agreement mean", 0.5) and outside_paper("relative_accuracy mean", 0.99)
     assert not outside_paper("top1_agreement mean", 0.8) and not outside_paper("top1_agreement min", 0.1)
-    page = html_table(pd.DataFrame({"top1_agreement mean": [0.5, 0.8]}), percent=["top1_agreement mean"],
-                      flag=outside_paper)
+    page = html_table(
+        pd.DataFrame({"top1_agreement mean": [0.5, 0.8]}), percent=["top1_agreement mean"], flag=outside_paper
+    )
     assert page.count("class=outside") == 1 and "50.0%" in page and "80.0%" in page
 
 
