@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Sequence
+from typing import SupportsIndex
 
 from stages_of_inference.errors import ConfigError
 
@@ -42,7 +43,7 @@ def check_layer(layer: object, n_layers: int, *, what: str = "layer") -> int:
     return int(layer)
 
 
-def check_layers(layers: Iterable[object] | int, n_layers: int) -> list[int]:
+def check_layers(layers: Iterable[object] | object, n_layers: int) -> list[int]:
     """Validate a set of layers: each in range, no repeats, at least one.
 
     Returns them sorted. A single int is accepted as a one-element set.
@@ -73,7 +74,7 @@ def check_order(order: Sequence[object], n_layers: int, *, allow_repeats: bool =
     return checked
 
 
-def relative_depth(layer: int | float, n_layers: int) -> float:
+def relative_depth(layer: float | SupportsIndex, n_layers: int) -> float:
     """``layer / (n_layers - 1)``: 0 for the first layer, 1 for the last.
 
     Example:

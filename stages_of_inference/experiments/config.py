@@ -42,7 +42,7 @@ class ExperimentConfig:
     seq_len: int = option(256, "tokens per window, BOS included")
     seed: int = option(0, "seed of the document order (same seed, same tokens)")
     batch_size: int = option(4, "windows per forward pass")
-    out: Path = option(Path("results"), "results folder; each model writes into OUT/<model>/")
+    out: Path | str = option(Path("results"), "results folder; each model writes into OUT/<model>/")
     raw_weights: bool = option(
         False, "raw HF weights instead of compatibility mode (folded norms, centred unembedding)"
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from typing import SupportsIndex
 
 from transformer_lens.model_bridge import TransformerBridge
 
@@ -28,7 +29,7 @@ from stages_of_inference.models.bridge import LoadedModel
 
 
 @contextmanager
-def delete_layers(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
+def delete_layers(model: LoadedModel, layers: Iterable[SupportsIndex] | SupportsIndex) -> Iterator[TransformerBridge]:
     """Run the model with whole layers deleted (each block's output = its input).
 
     Args:
@@ -44,7 +45,9 @@ def delete_layers(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[T
 
 
 @contextmanager
-def delete_attention(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
+def delete_attention(
+    model: LoadedModel, layers: Iterable[SupportsIndex] | SupportsIndex
+) -> Iterator[TransformerBridge]:
     """Run the model with the attention output of the given layers set to zero."""
     checked = check_layers(layers, n_layers_of(model))
     with model.hooks(fwd_hooks=component_deletion_hooks(checked, "attn")):
@@ -52,7 +55,7 @@ def delete_attention(model: LoadedModel, layers: Iterable[int] | int) -> Iterato
 
 
 @contextmanager
-def delete_mlp(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[TransformerBridge]:
+def delete_mlp(model: LoadedModel, layers: Iterable[SupportsIndex] | SupportsIndex) -> Iterator[TransformerBridge]:
     """Run the model with the MLP output of the given layers set to zero."""
     checked = check_layers(layers, n_layers_of(model))
     with model.hooks(fwd_hooks=component_deletion_hooks(checked, "mlp")):
@@ -60,7 +63,7 @@ def delete_mlp(model: LoadedModel, layers: Iterable[int] | int) -> Iterator[Tran
 
 
 @contextmanager
-def swap_layers(model: LoadedModel, first: int, second: int) -> Iterator[TransformerBridge]:
+def swap_layers(model: LoadedModel, first: SupportsIndex, second: SupportsIndex) -> Iterator[TransformerBridge]:
     """Run the model with two layers exchanged (all their parameters move together).
 
     ``swap_layers(model, 5, 6)`` runs ..., 4, 6, 5, 7, ...; any two layers may be
@@ -76,7 +79,9 @@ def swap_layers(model: LoadedModel, first: int, second: int) -> Iterator[Transfo
 
 
 @contextmanager
-def layer_order(model: LoadedModel, order: Sequence[int], *, allow_repeats: bool = True) -> Iterator[TransformerBridge]:
+def layer_order(
+    model: LoadedModel, order: Sequence[SupportsIndex], *, allow_repeats: bool = True
+) -> Iterator[TransformerBridge]:
     """Run the model's layers in the given order.
 
     Args:

@@ -23,9 +23,9 @@ VOCABULARY_TILE = 1024
 
 def unembed(
     model: LoadedModel,
-    residual: Float[Tensor, "n d_model"],
+    residual: Float[Tensor, "*rows d_model"],
     workspace: Workspace | None = None,
-) -> Float[Tensor, "n d_vocab"]:
+) -> Float[Tensor, "*rows d_vocab"]:
     """Logits from the unembedding's input, as the model's own head computes them.
 
     Applies the bridge's unembedding and then the architecture's logit transform

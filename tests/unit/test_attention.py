@@ -88,6 +88,7 @@ def test_largest_allowed_k_runs(tiny_model) -> None:
     ],
     ids=["empty", "1-d", "bad-by"],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_input_raises_config_error(tiny_model, tokens, by) -> None:
     with pytest.raises(ConfigError):
         previous_token_attention(tiny_model, tokens, k=2, by=by)

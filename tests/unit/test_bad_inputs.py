@@ -123,6 +123,7 @@ def test_malformed_layer_must_be_an_integer(layer: object) -> None:
         (None, "list of ints"),
     ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_malformed_layer_sets(layers: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         check_layers(layers, N_LAYERS)  # type: ignore[arg-type]

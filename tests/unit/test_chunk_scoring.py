@@ -51,6 +51,7 @@ def _float64_metrics(linear: torch.nn.Linear, base: torch.Tensor, other: torch.T
 
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("tile", [7, 64, 1000])
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
 def test_tiled_metrics_match_float64_formulas(bias: bool, tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whole tiles, a last partial tile and a single tile; a workspace reused by a shorter chunk too."""
     monkeypatch.setattr(decode, "VOCABULARY_TILE", tile)
@@ -69,6 +70,7 @@ def test_tiled_metrics_match_float64_formulas(bias: bool, tile: int, monkeypatch
             np.testing.assert_allclose(got[name].double().numpy(), expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
 def test_an_unchanged_residual_scores_exactly_like_the_reference() -> None:
     generator = torch.Generator().manual_seed(3)
     linear = torch.nn.Linear(8, 50)
@@ -87,6 +89,7 @@ def several_tiles(monkeypatch: pytest.MonkeyPatch, vocabulary: int, tile: int) -
     monkeypatch.setattr(decode, "VOCABULARY_TILE", tile)
 
 
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
 def test_top1_is_the_first_largest_logit_across_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ties resolve to the lowest vocabulary index, within a tile and across tiles, as argmax does."""
     several_tiles(monkeypatch, 43, 8)
@@ -153,6 +156,7 @@ def test_a_hooked_head_or_a_float64_model_scores_through_full_logits(tiny_model)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
 def test_a_non_finite_logit_names_its_token(bad: float) -> None:
     linear = torch.nn.Linear(4, 30)
     residual = torch.randn(5, 4)
@@ -166,6 +170,7 @@ def test_a_non_finite_logit_names_its_token(bad: float) -> None:
         reference.compare(broken, "delete layer 2")
 
 
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
 def test_targets_outside_the_vocabulary_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"\[0, 30\)"):
         TiledReference(IDENTITY, torch.nn.Linear(4, 30), torch.randn(2, 4), torch.tensor([0, 30]), Workspace())

@@ -73,6 +73,7 @@ def test_linear_cka_rejects_bad_shapes(x, y) -> None:
         linear_cka(x, y)
 
 
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_hsic_rejects_non_square_grams() -> None:
     with pytest.raises(ConfigError):
         hsic_unbiased(torch.zeros(5, 4), torch.zeros(5, 4))

@@ -196,6 +196,7 @@ def test_missing_file_and_unknown_family_raise(tmp_path) -> None:
         ("blocks", {"width": 2}, "'blocks' family takes options max_width, not width"),
     ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_family_options_raise(family, options, message) -> None:
     with pytest.raises(ConfigError, match=message):
         intervention_family(family, N_LAYERS, **options)

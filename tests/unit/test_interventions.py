@@ -341,6 +341,7 @@ BAD_LAYER_SETS = [
 
 @pytest.mark.parametrize("function", [delete_layers, delete_attention, delete_mlp])
 @pytest.mark.parametrize(("spec", "message"), BAD_LAYER_SETS)
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_layer_sets_raise(llama, function, spec, message) -> None:
     before = snapshot(llama)
     with pytest.raises(ConfigError, match=message) as error:
@@ -362,6 +363,7 @@ def test_bad_layer_sets_raise(llama, function, spec, message) -> None:
         (0, None, RANGE),
     ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_swaps_raise(llama, first, second, message) -> None:
     before = snapshot(llama)
     with pytest.raises(ConfigError, match=message):
@@ -385,6 +387,7 @@ def test_bad_swaps_raise(llama, first, second, message) -> None:
         (3, {}, None),
     ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_orders_raise(llama, order, kwargs, message) -> None:
     before = snapshot(llama)
     with pytest.raises(ConfigError, match=message):

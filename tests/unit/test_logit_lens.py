@@ -85,6 +85,7 @@ def test_final_scale_shortcut_agrees_only_at_the_last_point(tiny_model, tiny_tok
     [torch.zeros(0, 8, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long), torch.zeros(5, dtype=torch.long)],
     ids=["empty", "too-short", "1-d"],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_tokens_raise_config_error(tiny_model, tokens) -> None:
     with pytest.raises(ConfigError):
         logit_lens(tiny_model, tokens)

@@ -54,6 +54,7 @@ def test_centring_the_unembedding_changes_the_moments(tiny_model) -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"layers": [99]}, {"layers": []}, {"neuron_chunk": 0}, {"neuron_chunk": 2.5}])
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_moments_reject_bad_arguments(tiny_model, kwargs) -> None:
     with pytest.raises(ConfigError):
         neuron_vocab_moments(tiny_model, **kwargs)

@@ -84,6 +84,7 @@ def test_bos_position_is_excluded(tiny_model, tiny_tokens) -> None:
     ],
     ids=["empty", "bos-only", "1-d"],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_tokens_raise_config_error(tiny_model, tokens, match) -> None:
     with pytest.raises(ConfigError, match=f"^component_norms needs .*{match}"):
         component_norms(tiny_model, tokens)

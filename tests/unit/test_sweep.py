@@ -354,6 +354,7 @@ def test_bad_ranges_mention_the_valid_range(llama, llama_tokens) -> None:
         (None, {"batch_size": 0}),
     ],
 )
+@pytest.mark.usefixtures("unchecked_shapes")  # malformed on purpose: our ConfigError must answer
 def test_bad_tokens_and_options_raise(llama, llama_tokens, bad, kwargs) -> None:
     with pytest.raises(ConfigError):
         sweep(llama, llama_tokens if bad is None else bad, **kwargs)
