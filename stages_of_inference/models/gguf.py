@@ -7,9 +7,6 @@ file's hash); later loads read that copy in seconds, with identical weights.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from stages_of_inference.errors import ModelLoadError
 from stages_of_inference.models.cache import converted_dir, discard_damaged, file_sha256
 from stages_of_inference.models.folder import first_line, load_folder
+from stages_of_inference.runs.atomic import atomic_directory
 
 
 def load_gguf_cached(
@@ -79,20 +77,12 @@ def write_converted_copy(hf_model: PreTrainedModel, tokenizer: PreTrainedTokeniz
     Raises:
         OSError: The cache cannot be written (no partial folder is left behind).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
     config = hf_model.config.__class__.from_dict(hf_model.config.to_dict())
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
-    try:
+    with atomic_directory(target) as partial:
         with torch.device("meta"):
             clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         clean.load_state_dict(hf_model.state_dict(), assign=True)
         clean.save_pretrained(partial, safe_serialization=True)
         tokenizer.save_pretrained(partial)
-        os.replace(partial, target)
-    except OSError:
-        if not target.is_dir():  # a concurrent load may have finished the same copy
-            raise
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)

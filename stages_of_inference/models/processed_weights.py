@@ -23,9 +23,6 @@ buffers and config.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import cast
@@ -39,6 +36,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
 from stages_of_inference.models.bridge import PROCESSING_STEPS
+from stages_of_inference.runs.atomic import atomic_directory
 
 NO_TRANSFORMS = {"fold_ln": False, "center_writing_weights": False, "center_unembed": False, "fold_value_biases": False}
 """Compatibility mode with every weight transform off: installs weights, changes none."""
@@ -110,9 +108,7 @@ def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: P
         tensor = getattr(module, attribute).detach()
         weights[name] = tensor.clone() if tensor.data_ptr() in seen else tensor.contiguous()
         seen.add(tensor.data_ptr())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
-    try:
+    with atomic_directory(target) as partial:
         save_file(weights, partial / _WEIGHTS, metadata={"format": "pt"})
         hf_config.save_pretrained(partial)
         bridge.tokenizer.save_pretrained(partial)
@@ -123,12 +119,6 @@ def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: P
             "applied": applied_steps(bridge),
         }
         (partial / MARKER).write_text(json.dumps(marker, indent=1))
-        os.replace(partial, target)
-    except OSError:
-        if not target.is_dir():  # a concurrent load may have finished the same copy
-            raise
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _record_added_tokens(tokenizer: PreTrainedTokenizerBase, config_file: Path) -> None:

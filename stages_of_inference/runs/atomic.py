@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -89,3 +91,32 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ResultsError(f"cannot read {path}: {error}; delete it or pass --overwrite") from None
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """A folder that appears at ``target`` complete, or not at all.
+
+    Yields a temporary folder beside ``target``; fill it inside the ``with`` block. On a
+    clean exit it is renamed to ``target`` (atomic on POSIX); on any error it is removed.
+    An ``OSError`` is swallowed only when ``target`` exists by then, because a concurrent
+    writer of the same content finished first (caches keyed by content use this).
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> with atomic_directory(root / "copy") as partial:
+        ...     _ = (partial / "weights.txt").write_text("1.0")
+        >>> sorted(p.name for p in root.iterdir()), (root / "copy" / "weights.txt").read_text()
+        (['copy'], '1.0')
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+    try:
+        yield partial
+        os.replace(partial, target)
+    except OSError:
+        if not target.is_dir():
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)

@@ -14,21 +14,11 @@ from stages_of_inference.corpus import load_corpus
 from stages_of_inference.interventions import Intervention
 from stages_of_inference.scoring.metrics import token_metrics
 from stages_of_inference.sweep import robustness_sweep
+from tests.unit.test_sweep import METRIC_COLUMNS
 
 pytestmark = pytest.mark.integration
 
 N_WINDOWS, SEQ_LEN = 4, 32
-METRIC_COLUMNS = [
-    "kl",
-    "top1_agreement",
-    "accuracy",
-    "baseline_accuracy",
-    "relative_accuracy",
-    "loss",
-    "baseline_loss",
-    "entropy_bits",
-    "baseline_entropy_bits",
-]
 
 
 @pytest.fixture(scope="module")
