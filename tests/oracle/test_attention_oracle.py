@@ -38,6 +38,12 @@ def test_layer_and_head_tables_equal_numpy_slices_of_the_pattern(tiny_model, tin
     )  # [docs, layers, heads]
     n_docs = per_head.shape[0]
 
+    # Error analysis: both sides average the same float32 pattern entries (probabilities in
+    # [0, 1]); ours sums at most k * T of them per document in float32, pairwise, so each mean
+    # carries a relative error of at most ceil(log2(k T)) * eps32 ~ 7 * 6e-8 = 4e-7 (rtol 1e-6).
+    # The sem subtracts the mean before squaring: with document means ~0.1 spread by ~0.01 the
+    # cancellation multiplies that relative error by ~10, and the sqrt halves it: < 1e-5
+    # (rtol), with atol 1e-8 for heads whose sem is ~0.
     heads = previous_token_attention(tiny_model, tiny_tokens, k=k, exclude_bos=exclude_bos, batch_size=2, by="head")
     np.testing.assert_allclose(heads["mean"], per_head.mean(0).flatten(), rtol=1e-6)
     np.testing.assert_allclose(heads["sem"], per_head.std(0, ddof=1).flatten() / np.sqrt(n_docs), rtol=1e-5, atol=1e-8)

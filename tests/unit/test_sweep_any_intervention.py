@@ -31,7 +31,7 @@ from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.decode import unembed
 from stages_of_inference.scoring.metrics import token_metrics
 from tests.tiny_models import N_LAYERS, tiny_hf_model
-from tests.unit.test_intervention_families import FAMILIES
+from tests.unit.interventions.test_families import FAMILIES
 from tests.unit.test_sweep import METRIC_COLUMNS, TOKEN_METRIC_OF, partly_predictable, sharpened, sweep
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -1,0 +1,1 @@
+"""Unit tests of stages_of_inference.interventions."""
