@@ -40,7 +40,7 @@ from stages_of_inference.interventions import (
     check_interventions,
     default_interventions,
     final_residual,
-    start_slot,
+    intervened_residual,
 )
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
@@ -130,20 +130,10 @@ def _sweep_batch(
     advance: Callable[[int], Any],
 ) -> pd.DataFrame:
     """Per-sequence sums of every intervention on one batch, each run from its first changed slot."""
-    n_layers = n_layers_of(model)
     baseline, resid_pres = final_residual(model, batch, cache_resid_pre=True)
     advance(1)
     finals = []
     for intervention in interventions:
-        start = start_slot(intervention, n_layers)
-        final, _ = final_residual(
-            model,
-            batch,
-            order=intervention.order(n_layers),
-            start=start,
-            start_residual=resid_pres[start],
-            hooks=intervention.hooks(),
-        )
-        finals.append(final)
+        finals.append(intervened_residual(model, batch, intervention, resid_pres))
         advance(1)
     return score_batch(model, batch, baseline, finals, interventions, position_chunk)

@@ -59,7 +59,12 @@ from stages_of_inference.interventions.hooks import (
     layer_deletion_hooks,
     zero_ablation_hook,
 )
-from stages_of_inference.interventions.prefix import final_residual, first_changed_slot, start_slot
+from stages_of_inference.interventions.prefix import (
+    final_residual,
+    first_changed_slot,
+    intervened_residual,
+    start_slot,
+)
 from stages_of_inference.interventions.spec import (
     Intervention,
     check_interventions,
@@ -82,6 +87,7 @@ __all__ = [
     "final_residual",
     "first_changed_slot",
     "intervene",
+    "intervened_residual",
     "intervention_family",
     "layer_deletion_hooks",
     "layer_order",

@@ -120,3 +120,28 @@ def start_slot(intervention: Intervention, n_layers: int) -> int:
     if intervention.hooks():  # they act on its own layer, unchanged before that layer's slot
         slot = min(slot, order.index(intervention.layer))
     return slot
+
+
+def intervened_residual(
+    model: LoadedModel,
+    batch: Int[Tensor, "batch pos"],
+    intervention: Intervention,
+    resid_pres: Sequence[Float[Tensor, "batch pos d_model"]],
+) -> Float[Tensor, "batch pos d_model"]:
+    """The unembedding's input under ``intervention``, run from the original model's cached prefix.
+
+    ``resid_pres`` are the residuals entering every slot of the original model (from
+    ``final_residual(model, batch, cache_resid_pre=True)``); the forward starts at
+    :func:`start_slot` with the hooks the intervention needs.
+    """
+    n_layers = n_layers_of(model)
+    start = start_slot(intervention, n_layers)
+    final, _ = final_residual(
+        model,
+        batch,
+        order=intervention.order(n_layers),
+        start=start,
+        start_residual=resid_pres[start],
+        hooks=intervention.hooks(),
+    )
+    return final

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.interventions import Intervention, final_residual, intervene, start_slot
+from stages_of_inference.interventions import Intervention, final_residual, intervene, intervened_residual
 from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.decode import unembed
 from tests.oracle.test_interventions_hf_oracle import hf_layer_order, log_probs
@@ -109,18 +109,9 @@ def test_the_sweep_engine_equals_hf_surgery(oracle: TinyOracle, case: str) -> No
     expected = oracle.hf_log_probs(order, slot_types, target)
     assert (expected - oracle.hf_base).abs().max() > 1e-3, "the intervention must change the output"
     model, tokens = oracle.bridge, oracle.tokens
-    n_layers = model.cfg.n_layers
     with torch.inference_mode():
         _, resid_pres = final_residual(model, tokens, cache_resid_pre=True)
-        start = start_slot(intervention, n_layers)
-        final, _ = final_residual(
-            model,
-            tokens,
-            order=intervention.order(n_layers),
-            start=start,
-            start_residual=resid_pres[start],
-            hooks=intervention.hooks(),
-        )
+        final = intervened_residual(model, tokens, intervention, resid_pres)
         swept = log_probs(unembed(model, final))
         with intervene(model, intervention):
             full = log_probs(model(tokens))

@@ -23,9 +23,9 @@ from stages_of_inference.interventions import (
     delete_attention,
     delete_mlp,
     final_residual,
+    intervened_residual,
     intervention_family,
     layer_order,
-    start_slot,
 )
 from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.decode import unembed
@@ -234,15 +234,7 @@ def test_the_sweep_engine_is_exact(model, tokens) -> None:
     with torch.inference_mode():
         _, resid_pres = final_residual(model, tokens, cache_resid_pre=True)
         for intervention in every_kind():
-            start = start_slot(intervention, N_LAYERS)
-            final, _ = final_residual(
-                model,
-                tokens,
-                order=intervention.order(N_LAYERS),
-                start=start,
-                start_residual=resid_pres[start],
-                hooks=intervention.hooks(),
-            )
+            final = intervened_residual(model, tokens, intervention, resid_pres)
             with reference_context(model, intervention.label):
                 full = model(tokens)
             assert torch.equal(unembed(model, final), full), intervention.label
