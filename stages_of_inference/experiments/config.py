@@ -25,11 +25,17 @@ from stages_of_inference.errors import ConfigError
 from stages_of_inference.models import DEFAULT_MODEL
 
 
-def option(default: Any, help: str) -> Any:
-    """A config field whose ``help`` text documents it in Python and on the command line."""
+def option(default: Any, help: str, *, variant: bool = False) -> Any:
+    """A config field whose ``help`` text documents it in Python and on the command line.
+
+    ``variant=True`` marks an option that selects a variant of its experiment (the
+    robustness experiment's ``--interventions``): the variant's name, not the option,
+    records it (:meth:`stages_of_inference.experiments.protocol.Experiment.run_name`).
+    """
+    metadata = {"help": help, "variant": variant}
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass

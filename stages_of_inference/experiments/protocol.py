@@ -15,6 +15,8 @@ Example:
     ExperimentConfig(model='b', corpus='embedded', tokens=512, seq_len=256, seed=0, batch_size=4, out=PosixPath('results'), raw_weights=False, trust_remote_code=False, overwrite=False)
     >>> demo.options(ExperimentConfig())
     {}
+    >>> demo.run_name(ExperimentConfig())
+    'count'
 """
 
 from __future__ import annotations
@@ -64,12 +66,17 @@ class Experiment(Generic[ConfigT]):
         config_type: its config: :class:`ExperimentConfig` or a subclass adding its options.
         compute: ``compute(model, tokens, config) -> Results``; pure computation, no files
             (but for a checkpoint folder of its own, like the robustness sweep's).
+        variant: ``variant(config) -> str`` names the variant a config selects (``""``:
+            none); each variant is recorded under its own :meth:`run_name`.
     """
 
     name: str
     description: str
     config_type: type[ConfigT]
     compute: Callable[[TransformerBridge, Int[Tensor, "batch pos"], ConfigT], Results]
+    variant: Callable[[ConfigT], str] | None = None
+    """For an experiment with variants (the robustness families): the name of the
+    variant a config selects, ``""`` for the plain experiment. See :meth:`run_name`."""
 
     def config_for(self, config: ExperimentConfig, *, model: str) -> ConfigT:
         """This experiment's config for ``model``, taking every field from ``config``.
@@ -84,7 +91,22 @@ class Experiment(Generic[ConfigT]):
         return self.config_type(**{**values, "model": model})
 
     def options(self, config: ExperimentConfig) -> dict[str, Any]:
-        """The experiment's own options (the fields beyond :class:`ExperimentConfig`) with their values in ``config``."""
+        """The experiment's own options (the fields beyond :class:`ExperimentConfig`) with their values in ``config``.
+
+        An option that selects a variant (``option(..., variant=True)``) is left out:
+        :meth:`run_name` records it.
+        """
         return {
-            f.name: getattr(config, f.name) for f in dataclasses.fields(self.config_type) if f.name not in RUN_FIELDS
+            f.name: getattr(config, f.name)
+            for f in dataclasses.fields(self.config_type)
+            if f.name not in RUN_FIELDS and not f.metadata.get("variant", False)
         }
+
+    def run_name(self, config: ConfigT) -> str:
+        """The name this run is summarised, recorded as finished and resumed under.
+
+        :attr:`name` itself, or ``<name>_<variant>`` for a variant, so running one
+        variant never replaces the results or the finished record of another.
+        """
+        variant = self.variant(config) if self.variant is not None else ""
+        return f"{self.name}_{variant}" if variant else self.name

@@ -10,6 +10,8 @@ Example:
     >>> config = ReproduceConfig(models=["smollm2-135m"], tokens=1024, k=3)
     >>> [e.name for e in chosen_experiments(ReproduceConfig(experiments=["norms", "attention"]))]
     ['attention', 'norms']
+    >>> [e.run_name(config) for e in chosen_experiments(ReproduceConfig(experiments=["robustness"]))]
+    ['robustness', 'robustness_blocks', 'robustness_components']
     >>> reproduce(config)  # doctest: +SKIP
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from stages_of_inference.errors import ConfigError
-from stages_of_inference.experiments import registry
+from stages_of_inference.experiments import registry, robustness
 from stages_of_inference.experiments.attention import AttentionConfig
 from stages_of_inference.experiments.cka import CKAConfig
 from stages_of_inference.experiments.command import parse_config, run_main
@@ -38,6 +40,10 @@ from stages_of_inference.report import build_report
 
 DESCRIPTION = "Run every experiment of the paper on one or more models, model by model, then build the report."
 
+DEFAULT_FAMILIES = ("default", "blocks", "components")
+"""The robustness families the reproduction sweeps unless ``--families`` says otherwise
+(why these: docs/interventions.md, "Families in the reproduction")."""
+
 
 @dataclass
 class ReproduceConfig(SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
@@ -51,20 +57,33 @@ class ReproduceConfig(SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig
     experiments: list[str] = option(
         [e.name for e in registry.EXPERIMENTS], "experiments to run (they run in registry order)"
     )
+    families: list[str] = option(
+        list(DEFAULT_FAMILIES),
+        "intervention families the robustness experiment sweeps, each into its own robustness_<family> "
+        "results (default|blocks|components|swaps-all|repeats or a JSON file of layer orders)",
+    )
 
 
 def chosen_experiments(config: ReproduceConfig) -> list[Experiment[Any]]:
     """The registry's experiments named in ``config.experiments``, in registry order.
 
+    The robustness experiment runs once per family of ``config.families``, in that order.
+
     Raises:
-        ConfigError: A name is not an experiment of the registry.
+        ConfigError: A name is not an experiment of the registry, or a family is unknown.
     """
     unknown = [name for name in config.experiments if name not in registry.BY_NAME]
     if unknown:
         raise ConfigError(
             f"no experiment named {', '.join(unknown)} (--experiments); choose from {', '.join(registry.BY_NAME)}"
         )
-    return [experiment for name, experiment in registry.BY_NAME.items() if name in config.experiments]
+    chosen: list[Experiment[Any]] = []
+    for name, experiment in registry.BY_NAME.items():
+        if name == robustness.NAME and name in config.experiments:
+            chosen.extend(robustness.family_experiment(family) for family in dict.fromkeys(config.families))
+        elif name in config.experiments:
+            chosen.append(experiment)
+    return chosen
 
 
 def reproduce(config: ReproduceConfig) -> pd.DataFrame:

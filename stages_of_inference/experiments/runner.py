@@ -54,7 +54,7 @@ from stages_of_inference.runs.atomic import (
 from stages_of_inference.runs.identity import IDENTITY_FILE, claim_folder, tokens_sha256
 
 FINISHED_FILE = "finished.json"
-"""In each model folder: experiment name -> ``{"seconds": wall seconds, "options": its own options}``."""
+"""In each model folder: run name (the experiment's, or ``<name>_<variant>``) -> ``{"seconds": wall seconds, "options": its own options}``."""
 
 MANIFEST_FILE = "manifest.json"
 
@@ -70,7 +70,8 @@ def run_experiments(
     each experiment's options); each model's results go to ``config.out/<model>/``.
 
     Returns:
-        One row per model and experiment: ``model``, ``experiment``, ``seconds`` (the
+        One row per model and experiment: ``model``, ``experiment`` (its run name,
+            ``robustness_blocks`` for a variant), ``seconds`` (the
         wall time of the run that computed it, for an experiment kept from earlier).
 
     Raises:
@@ -106,18 +107,19 @@ def _run_on_model(
         experiment_config = experiment.config_for(config, model=model_config.model)
         experiment_config.overwrite = False
         options = experiment.options(experiment_config)
-        earlier = finished.get(experiment.name)
+        name = experiment.run_name(experiment_config)
+        earlier = finished.get(name)
         if earlier is not None and earlier["options"] == options:
-            print(f"{label} {experiment.name}: finished earlier ({earlier['seconds']:.0f} s), kept", flush=True)
+            print(f"{label} {name}: finished earlier ({earlier['seconds']:.0f} s), kept", flush=True)
         else:
             changed = f" (again: it finished earlier with {earlier['options']})" if earlier is not None else ""
-            print(f"{label} {experiment.name}{changed}", flush=True)
+            print(f"{label} {name}{changed}", flush=True)
             began = time.perf_counter()
             results = experiment.compute(model, tokens, experiment_config)
-            save_results(results, folder, experiment.name, began=began)
-            finished[experiment.name] = {"seconds": round(time.perf_counter() - began, 1), "options": options}
+            save_results(results, folder, name, began=began)
+            finished[name] = {"seconds": round(time.perf_counter() - began, 1), "options": options}
             write_json(finished, folder / FINISHED_FILE)
-        seconds[experiment.name] = float(finished[experiment.name]["seconds"])
+        seconds[name] = float(finished[name]["seconds"])
     write_manifest(model_config, folder)
     return seconds
 

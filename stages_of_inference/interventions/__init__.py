@@ -48,8 +48,10 @@ from stages_of_inference.interventions.context import (
     swap_layers,
 )
 from stages_of_inference.interventions.families import (
+    family_name,
     intervention_family,
     load_interventions,
+    read_orders,
     resolve_interventions,
 )
 from stages_of_inference.interventions.hooks import (
@@ -84,6 +86,7 @@ __all__ = [
     "delete_layers",
     "delete_mlp",
     "deletion_order",
+    "family_name",
     "final_residual",
     "first_changed_slot",
     "intervene",
@@ -92,6 +95,7 @@ __all__ = [
     "layer_deletion_hooks",
     "layer_order",
     "load_interventions",
+    "read_orders",
     "resolve_interventions",
     "start_slot",
     "swap_layers",

@@ -4,7 +4,8 @@
 ``components``, ``swaps-all``, ``repeats``, or the path of a JSON file) into the
 list of :class:`~stages_of_inference.interventions.Intervention` to pass to
 :func:`~stages_of_inference.sweep.robustness_sweep`; :func:`intervention_family`
-builds a named family with options, :func:`load_interventions` reads a file.
+builds a named family with options, :func:`load_interventions` reads a file
+(:func:`read_orders` alone checks its shape, before a model is loaded).
 
 Example:
     >>> [i.label for i in intervention_family("blocks", 4, max_width=3)]
@@ -15,10 +16,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import numbers
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,35 @@ def intervention_family(name: str, n_layers: int, **options: Any) -> list[Interv
     return check_interventions(build(int(n_layers), **options), int(n_layers))
 
 
+def read_orders(path: str | os.PathLike[str]) -> list[list[int]]:
+    """The layer orders of a JSON file, checked for shape only (no model needed).
+
+    What :func:`load_interventions` reads; call it alone to refuse a bad file before a
+    model is loaded (the experiments do).
+
+    Raises:
+        ConfigError: The file cannot be read or is not JSON, it is not a non-empty
+            list, or an entry is not a list of integers (the message names the entry).
+
+    Example:
+        >>> read_orders("orders.json")  # doctest: +SKIP
+        [[0, 2, 1, 3], [0, 0, 1, 2, 3]]
+    """
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read the interventions file {path}: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"interventions file {path} is not JSON ({error}); write a list of layer orders") from None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"interventions file {path} must hold a non-empty JSON list of orders, like [[0, 2, 1, 3]]")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in entry):
+            raise ConfigError(f"{path} entry {index} ({json.dumps(entry)}) must be a list of integer layer indices")
+    return entries
+
+
 def load_interventions(path: str | os.PathLike[str], n_layers: int) -> list[Intervention]:
     """Explicit layer orders read from a JSON file: a list of orders, each a list of 0-based layers.
 
@@ -138,18 +170,8 @@ def load_interventions(path: str | os.PathLike[str], n_layers: int) -> list[Inte
         [Intervention(kind='order', layer=1, other=None, repeats=1, layers=(0, 2, 1, 3, ...))]
     """
     path = Path(path)
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read the interventions file {path}: {error.strerror or error}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"interventions file {path} is not JSON ({error}); write a list of layer orders") from None
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"interventions file {path} must hold a non-empty JSON list of orders, like [[0, 2, 1, 3]]")
     interventions = []
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in entry):
-            raise ConfigError(f"{path} entry {index} ({json.dumps(entry)}) must be a list of integer layer indices")
+    for index, entry in enumerate(read_orders(path)):
         try:
             interventions.append(Intervention.of_order(entry).check(n_layers))
         except ConfigError as error:
@@ -172,11 +194,41 @@ def resolve_interventions(spec: str, n_layers: int) -> list[Intervention]:
     """
     if spec in FAMILIES:
         return intervention_family(spec, n_layers)
+    return load_interventions(_orders_file(spec), n_layers)
+
+
+def family_name(spec: str) -> str:
+    """A short name for what ``--interventions SPEC`` runs, fit for file names (a file's shape is checked).
+
+    A family is named by itself; a JSON file of orders by its stem and the first 8 hex
+    digits of the SHA-256 of its content (``orders-1a2b3c4d``), so an edited file is a
+    new name and never mixes with the results of the old one.
+
+    Raises:
+        ConfigError: ``spec`` is neither a family nor a readable JSON list of orders
+            (:func:`read_orders`).
+
+    Example:
+        >>> family_name("blocks")
+        'blocks'
+        >>> family_name("my orders.json")  # doctest: +SKIP
+        'my-orders-5f0c1a9e'
+    """
+    if spec in FAMILIES:
+        return spec
+    path = _orders_file(spec)
+    read_orders(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', path.stem)}-{digest}"
+
+
+def _orders_file(spec: str) -> Path:
+    """``spec`` as the path of an existing file (it names no family)."""
     if not Path(spec).is_file():
         raise ConfigError(
             f"--interventions {spec!r} is neither a family ({', '.join(FAMILIES)}) nor a JSON file of layer orders"
         )
-    return load_interventions(spec, n_layers)
+    return Path(spec)
 
 
 def _max_width(max_width: int | None, n_layers: int, *, lowest: int, highest: int, what: str) -> int:

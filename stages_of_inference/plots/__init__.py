@@ -3,7 +3,8 @@
 ``style`` holds what all figures share (one colour per model, grouping a table by
 model, uncertainty bands, the depth axis titles) and ``stages`` shades estimated
 stages behind a figure; each other module draws one family of figures from the tables
-of :mod:`stages_of_inference.analyses`, the sweep and the stage estimate.
+of :mod:`stages_of_inference.analyses`, the sweep (``robustness``; ``families`` for the
+intervention families beyond the paper) and the stage estimate.
 
 Example:
     >>> import stages_of_inference as soi
@@ -12,6 +13,11 @@ Example:
 
 from stages_of_inference.plots.attention import plot_previous_token_attention
 from stages_of_inference.plots.cka import plot_cka
+from stages_of_inference.plots.families import (
+    plot_all_swaps,
+    plot_block_deletions,
+    plot_component_deletions,
+)
 from stages_of_inference.plots.logit_lens import (
     plot_logit_lens,
     plot_top_tokens_heatmap,
@@ -27,7 +33,10 @@ __all__ = [
     "add_stage_bands",
     "combine_tables",
     "model_colours",
+    "plot_all_swaps",
+    "plot_block_deletions",
     "plot_cka",
+    "plot_component_deletions",
     "plot_component_norms",
     "plot_head_scores",
     "plot_logit_lens",

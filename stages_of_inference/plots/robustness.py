@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from stages_of_inference.errors import ConfigError
 from stages_of_inference.plots.style import (
     DEPTH_AXIS_TITLE,
     add_band,
@@ -26,18 +27,33 @@ PANELS = {
 }
 """The default metrics shown, one row of panels each, with their axis titles."""
 
-COLUMN_TITLES = {"delete": "delete one layer", "swap": "swap adjacent layers"}
-"""The title of each intervention's column of panels."""
+COLUMN_TITLES = {
+    "delete": "delete one layer",
+    "swap": "swap adjacent layers",
+    "delete_block": "delete a block of layers",
+    "delete_attn": "delete a layer's attention",
+    "delete_mlp": "delete a layer's MLP",
+    "repeat": "repeat a range of layers",
+    "order": "run an explicit order",
+}
+"""The title of each intervention kind's column of panels, in column order."""
 
 
 def plot_robustness(table: pd.DataFrame, metrics: list[str] | None = None, *, title: str | None = None) -> go.Figure:
-    """Metrics vs relative depth, deletion (left) and swap (right), with 95 % CI bands.
+    """Metrics vs relative depth, one column per intervention kind (deletion, then swap, ...), with 95 % CI bands.
+
+    A kind with several interventions filed under one layer (swaps at any distance,
+    blocks and ranges of several widths) is drawn as markers, not a line. The heatmaps
+    of :mod:`stages_of_inference.plots.families` show those families better.
 
     Args:
         table: A :func:`~stages_of_inference.sweep.robustness_sweep` table; with a
             ``model`` column, one line per model.
         metrics: Columns to plot (default: :data:`PANELS`).
         title: Figure title.
+
+    Raises:
+        ConfigError: The table has no rows.
 
     Example:
         >>> import pandas as pd
@@ -47,12 +63,15 @@ def plot_robustness(table: pd.DataFrame, metrics: list[str] | None = None, *, ti
         ['toself', None]
     """
     metrics = metrics or list(PANELS)
-    kinds = [kind for kind in COLUMN_TITLES if kind in set(table.intervention)]
+    present = list(dict.fromkeys(table.intervention))
+    if not present:
+        raise ConfigError("the robustness table is empty; nothing to plot")
+    kinds = [kind for kind in COLUMN_TITLES if kind in present] + [k for k in present if k not in COLUMN_TITLES]
     figure = make_subplots(
         rows=len(metrics),
         cols=len(kinds),
         shared_xaxes=True,
-        column_titles=[COLUMN_TITLES[k] for k in kinds],
+        column_titles=[COLUMN_TITLES.get(k, k) for k in kinds],
         vertical_spacing=0.06,
         horizontal_spacing=0.06,
     )
@@ -80,7 +99,7 @@ def _add_trace(figure: go.Figure, part: pd.DataFrame, metric: str, label: str, c
         go.Scatter(
             x=part.relative_depth,
             y=part[metric],
-            mode="lines+markers",
+            mode="markers" if part.layer.duplicated().any() else "lines+markers",
             name=label,
             legendgroup=label,
             showlegend=row == 1 and col == 1,
