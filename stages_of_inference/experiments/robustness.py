@@ -165,7 +165,7 @@ def _row_means(grid: pd.DataFrame) -> dict[str, float]:
 
 def _diagonal_means(grid: pd.DataFrame) -> dict[str, float]:
     """The mean over the cells ``j - i == d`` of an i x j matrix, for each distance ``d``."""
-    cells = grid.stack().rename("value").reset_index()
+    cells = grid.stack().dropna().rename("value").reset_index()
     cells = cells.assign(distance=cells.j - cells.i)
     return {str(d): float(part.value.mean()) for d, part in cells.groupby("distance")}
 

@@ -4,8 +4,10 @@ For each model folder of a results directory (a subfolder holding ``run.json``) 
 report overlays the paper's figures across models on relative depth, with each
 model's estimated stages shaded (:mod:`stages_of_inference.stages`); tabulates the
 top-1 accuracy retained under deletion and swap against the paper's 72-95 %; lists
-the stage table and the findings where a model departs from the paper; and prints
-each model's manifest. plotly.js is inlined once, so the page works offline.
+the stage table and the findings where a model departs from the paper; shows the
+intervention families beyond the paper a folder holds (``robustness_blocks``,
+``robustness_components``, ``robustness_swaps-all``; no section without them); and
+prints each model's manifest. plotly.js is inlined once, so the page works offline.
 
 Only expected, user-caused conditions become a note on the page: a table absent from
 a model's folder, or evidence the toolkit rejects with a

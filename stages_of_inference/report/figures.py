@@ -1,4 +1,5 @@
-"""Which figures the report shows, each overlaid across models with the estimated stages shaded."""
+"""Which figures the report shows: the paper's overlaid across models with the estimated stages shaded, then the
+intervention families beyond the paper, one figure per model and family."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 from stages_of_inference.errors import StagesError
 from stages_of_inference.plots.attention import plot_previous_token_attention
 from stages_of_inference.plots.cka import plot_cka
+from stages_of_inference.plots.families import plot_all_swaps, plot_block_deletions, plot_component_deletions
 from stages_of_inference.plots.logit_lens import plot_logit_lens
 from stages_of_inference.plots.neurons import plot_neuron_counts
 from stages_of_inference.plots.norms import plot_component_norms
@@ -89,4 +91,41 @@ def cka_figures(models: list[ModelResults]) -> list[Figure]:
         figures.append(
             (f"Layer-to-layer CKA: {model.name}", plot_cka(matrix, title=f"Linear CKA between layers: {model.name}"))
         )
+    return figures
+
+
+FAMILY_FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, pd.DataFrame | None], go.Figure]], ...] = (
+    ("Deleting a block of layers", "robustness_blocks", lambda table, _: plot_block_deletions(table)),
+    (
+        "Deleting a layer's attention, its MLP, or the whole layer",
+        "robustness_components",
+        lambda table, stages: plot_component_deletions(table, stages),
+    ),
+    ("Swapping any two layers", "robustness_swaps-all", lambda table, _: plot_all_swaps(table)),
+)
+"""Each family figure: its title, the table it draws (``--interventions`` family results) and how
+(the plot gets the model's table and its stage table, or None)."""
+
+
+def family_figures(models: list[ModelResults], stages: dict[str, pd.DataFrame]) -> list[Figure]:
+    """For each model, a figure of each intervention family its folder holds; none when it holds none.
+
+    Args:
+        models: The model folders.
+        stages: Each model's stage table by model name (models without one left out).
+
+    A table the toolkit rejects (a :class:`StagesError`) is a note instead; any other
+    exception propagates.
+    """
+    figures: list[Figure] = []
+    for model in models:
+        for title, stem, plot in FAMILY_FIGURES:
+            table = model.get(stem)
+            if table is None:
+                continue
+            try:
+                figure: go.Figure | str = plot(table, stages.get(model.name))
+            except StagesError as error:
+                figure = f"skipped: {error}"
+            figures.append((f"{title}: {model.name}", figure))
     return figures

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from stages_of_inference.report.estimates import ModelStages, stage_estimates
-from stages_of_inference.report.figures import Figure, depth_figures
+from stages_of_inference.report.figures import Figure, depth_figures, family_figures
 from stages_of_inference.report.results import ModelResults, find_models
 from stages_of_inference.report.tables import html_table, outside_paper, retention_table
 from stages_of_inference.runs.atomic import read_json, write_text
@@ -76,6 +76,7 @@ def render_report(models: list[ModelResults]) -> str:
             ),
         ),
         _section("Estimated stages and findings", _stages_html(estimates)),
+        _families_html(models, estimates),
         _subjoiner_html(models),
         _section("Manifests", _manifests_html(models)),
     ]
@@ -117,6 +118,21 @@ def _stages_html(estimates: list[ModelStages]) -> str:
         items = items or "<li>none: the model follows the paper's pattern on the evidence available</li>"
         parts.append(f"<h4>Findings</h4><ul>{items}</ul>")
     return "\n".join(parts)
+
+
+def _families_html(models: list[ModelResults], estimates: list[ModelStages]) -> str:
+    stages = {estimate.model: estimate.table for estimate in estimates if estimate.table is not None}
+    figures = family_figures(models, stages)
+    if not figures:
+        return ""
+    return _section(
+        "Beyond the paper: intervention families",
+        _note(
+            "Sweeps of --interventions blocks, components and swaps-all (docs/interventions.md); "
+            "blank heatmap cells are interventions not run."
+        )
+        + _figures_html(figures),
+    )
 
 
 def _subjoiner_html(models: list[ModelResults]) -> str:

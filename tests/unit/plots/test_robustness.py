@@ -1,9 +1,11 @@
-"""Unit tests of stages_of_inference.plots.robustness: panels, CI bands, one line per model."""
+"""Unit tests of stages_of_inference.plots.robustness: panels, CI bands, one line per model, any kind."""
 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
+from stages_of_inference.errors import ConfigError
 from stages_of_inference.plots.robustness import PANELS, plot_robustness
 from stages_of_inference.plots.style import DEPTH_AXIS_TITLE
 
@@ -33,3 +35,22 @@ def test_without_ci_columns_there_is_no_band() -> None:
     figure = plot_robustness(_sweep(False), ["kl"])
     assert [trace.name for trace in figure.data] == ["model", "model"]  # delete, swap
     assert all(trace.fill is None for trace in figure.data)
+
+
+def test_a_table_of_other_kinds_gets_a_column_each_and_markers_where_layers_repeat() -> None:
+    table = pd.DataFrame(
+        {
+            "intervention": ["repeat", "repeat", "repeat", "order"],
+            "layer": [0, 1, 0, 2],
+            "relative_depth": [0.0, 0.5, 0.0, 1.0],
+            "kl": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    figure = plot_robustness(table, ["kl"])
+    assert [a.text for a in figure.layout.annotations] == ["repeat a range of layers", "run an explicit order"]
+    assert [trace.mode for trace in figure.data] == ["markers", "lines+markers"]  # layer 0 repeated at widths 1, 2
+
+
+def test_an_empty_table_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="empty"):
+        plot_robustness(_sweep(False).iloc[:0], ["kl"])
