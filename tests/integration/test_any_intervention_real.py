@@ -1,6 +1,6 @@
 """Every kind of intervention on the real SmolLM2 and Gemma 3, through the sweep, against HF layer surgery by hand.
 
-For each model a few cases of each family: HF log-probabilities come from a separately
+For each model a case of each kind of every family (checked below): HF log-probabilities come from a separately
 loaded raw HF model with ``model.model.layers`` rebuilt by hand (Gemma 3's slot types
 written out by hand) or its layer's ``self_attn`` / ``mlp`` output zeroed by a forward
 hook. The sweep runs on a raw-weights bridge; its KL and top-1 agreement must equal
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from stages_of_inference.interventions import Intervention
+from stages_of_inference.interventions import Intervention, intervention_family
+from stages_of_inference.interventions.families import FAMILIES
 from stages_of_inference.sweep import robustness_sweep
 from tests.oracle.test_any_intervention_hf_oracle import hf_zeroed
 from tests.oracle.test_interventions_hf_oracle import GEMMA_TYPES, Oracle
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.integration
 # (intervention, the HF execution order by hand, Gemma's slot types by hand, HF module to zero)
 CASES = {
     "smollm2-135m": [
+        (Intervention("delete", 3), [0, 1, 2, *range(4, 30)], None, None),
+        (Intervention("swap", 17), [*range(17), 18, 17, *range(19, 30)], None, None),
         (Intervention("delete_block", 10, 12), [*range(10), *range(13, 30)], None, None),
         (Intervention("swap", 5, 20), [*range(5), 20, *range(6, 20), 5, *range(21, 30)], None, None),
         (Intervention("repeat", 14, 15), [*range(16), 14, 15, *range(16, 30)], None, None),
@@ -39,6 +42,8 @@ CASES = {
         ),
     ],
     "gemma-3-270m": [
+        (Intervention("delete", 5), [*range(5), *range(6, 18)], "ssssssssssgsssssg", None),
+        (Intervention("swap", 11), [*range(11), 12, 11, *range(13, 18)], "sssssgssssssgssssg", None),
         (Intervention("delete_block", 4, 6), [0, 1, 2, 3, *range(7, 18)], "ssssssssgsssssg", None),
         (Intervention("swap", 2, 11), [0, 1, 11, *range(3, 11), 2, *range(12, 18)], "ssgssgsssssssssssg", None),
         (Intervention("repeat", 5), [*range(6), 5, *range(6, 18)], "sssssggsssssgsssssg", None),
@@ -58,6 +63,14 @@ def oracle(request: pytest.FixtureRequest) -> Iterator[Oracle]:
     del built
     gc.collect()
     torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("model", list(CASES))
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_is_covered_on_both_models(model: str, family: str) -> None:
+    covered = {(case[0].kind, case[0].kind == "swap" and case[0].other == case[0].layer + 1) for case in CASES[model]}
+    needed = {(i.kind, i.kind == "swap" and i.other == i.layer + 1) for i in intervention_family(family, 18)}
+    assert needed <= covered, f"add a case of each kind of {family!r} for {model}"
 
 
 def test_every_kind_in_the_sweep_equals_hf_surgery(oracle: Oracle) -> None:

@@ -20,7 +20,14 @@ import torch
 from torch import nn
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.interventions import Intervention, final_residual, intervene, intervened_residual
+from stages_of_inference.interventions import (
+    Intervention,
+    final_residual,
+    intervene,
+    intervened_residual,
+    intervention_family,
+)
+from stages_of_inference.interventions.families import FAMILIES
 from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.decode import unembed
 from tests.oracle.test_interventions_hf_oracle import hf_layer_order, log_probs
@@ -31,6 +38,8 @@ pytestmark = [pytest.mark.oracle, pytest.mark.usefixtures("single_thread")]
 # The tiny Gemma 3 of tests/tiny_models.py: layers 0 and 2 slide ("s"), 1 and 3 are global ("g").
 # (intervention, the HF execution order by hand, Gemma's slot types for it by hand, HF module to zero)
 CASES = {
+    "delete 1": (Intervention("delete", 1), [0, 2, 3], "ssg", None),
+    "swap 1-2": (Intervention("swap", 1), [0, 2, 1, 3], "ssgg", None),
     "block 1-2": (Intervention("delete_block", 1, 2), [0, 3], "sg", None),
     "block 2-3": (Intervention("delete_block", 2, 3), [0, 1], "sg", None),
     "far swap 0-3": (Intervention("swap", 0, 3), [3, 1, 2, 0], "ggss", None),
@@ -100,6 +109,13 @@ def test_the_oracle_starts_equal(oracle: TinyOracle) -> None:
     with torch.inference_mode():
         ours = log_probs(oracle.bridge(oracle.tokens))
     assert torch.equal(ours, oracle.hf_base)  # raw weights: HF's own modules in HF's order
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_is_covered_by_these_cases(family: str) -> None:
+    covered = {(case[0].kind, case[0].kind == "swap" and case[0].other == case[0].layer + 1) for case in CASES.values()}
+    needed = {(i.kind, i.kind == "swap" and i.other == i.layer + 1) for i in intervention_family(family, 4)}
+    assert needed <= covered, f"add a case of each kind of {family!r}"
 
 
 @pytest.mark.parametrize("case", list(CASES))
