@@ -181,10 +181,10 @@ def test_reading_stops_once_enough_windows_are_collected(
         load_corpus(path, tiny_tokenizer, 10_000 * SEQ_LEN, SEQ_LEN, seed=None)
 
 
-def test_embedded_corpus_holds_at_least_50k_tokens(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
-    documents = list(iter_documents(EMBEDDED_CORPUS, seed=None))
+def test_python_docs_corpus_holds_at_least_50k_tokens(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    documents = list(iter_documents("python-docs", seed=None))
     assert documents == [topics[key] for key in sorted(topics)]
-    windows = load_corpus(EMBEDDED_CORPUS, tiny_tokenizer, 50_000, seq_len=250, seed=None)
+    windows = load_corpus("python-docs", tiny_tokenizer, 50_000, seq_len=250, seed=None)
     assert windows.shape == (200, 250)
     assert windows[0, 1:].tolist() == ids_of(tiny_tokenizer, documents[0])[:249]
 
@@ -262,7 +262,7 @@ def test_same_seed_same_tensor_and_other_seed_other_tensor(
     tiny_tokenizer: PreTrainedTokenizerFast,
 ) -> None:
     def load(seed: int | None) -> torch.Tensor:
-        return load_corpus(EMBEDDED_CORPUS, tiny_tokenizer, 8 * 64, seq_len=64, seed=seed)
+        return load_corpus("python-docs", tiny_tokenizer, 8 * 64, seq_len=64, seed=seed)
 
     assert torch.equal(load(1), load(1))
     assert not torch.equal(load(1), load(2))
