@@ -1,8 +1,9 @@
 """Read a text corpus and cut it into BOS-prefixed token windows for the metrics.
 
-Every tensor of tokens a metric sees was made here, by :func:`load_corpus`, under
-these rules; which of its positions are scored is :mod:`stages_of_inference.tokens`'s
-policy.
+Every tensor of tokens a metric sees was made here, by :func:`load_corpus` (or
+:func:`load_corpus_with_record`, which also says which documents the windows hold),
+under these rules; which of its positions are scored is
+:mod:`stages_of_inference.tokens`'s policy.
 
 Windows:
     ``load_corpus`` returns ``n_tokens // seq_len`` windows of ``seq_len`` tokens,
@@ -29,16 +30,21 @@ BOS and separator tokens:
 Document order:
     ``seed=None`` keeps the source's stored order: the first documents, unshuffled
     (the paper's convention). ``seed=<int>`` shuffles deterministically: a local or
-    embedded source is read whole and permuted by ``random.Random(seed)``; a Hugging
-    Face dataset is shuffled by ``dataset.shuffle(seed=seed, buffer_size=10_000)``
-    on the stream. The same arguments always give the same tensor.
+    embedded source is read whole and permuted by ``random.Random(seed)``
+    (the ``prose`` mix permutes each genre's excerpts so, then interleaves them:
+    :mod:`stages_of_inference.corpora.mix`); a Hugging Face dataset is shuffled by
+    ``dataset.shuffle(seed=seed, buffer_size=10_000)`` on the stream. The same
+    arguments always give the same tensor.
 
 Sources:
-    ``"embedded"`` (:data:`EMBEDDED_CORPUS`): real English prose shipped with
-    Python itself and written by none of this project: the topic texts of CPython's
-    documentation in ``pydoc_data.topics.topics`` (in CPython 3.11: 79 topics,
-    about 465,000 characters), one document per topic, in sorted-key order. It
-    works offline.
+    An embedded corpus by name (:data:`stages_of_inference.corpora.EMBEDDED_CORPORA`):
+    real English text inside installed packages, read offline. ``"prose"`` (the
+    default: State of the Union addresses, Wikipedia articles and BBC News in equal
+    shares), its parts ``"sotu"``, ``"wikipedia"`` and ``"bbc-news"``, and
+    ``"python-docs"`` (the topic texts of CPython's documentation). ``"embedded"``
+    (:data:`EMBEDDED_CORPUS`) is another name for the default, ``"prose"``; until
+    the prose corpora were added it meant ``"python-docs"``. ``docs/corpora.md``
+    describes each (genre, licence, size in tokens).
 
     A local file, read as data only (never unpickled or evaluated):
     ``.txt``/``.md`` (the whole file is one document), ``.jsonl`` (one JSON object a
@@ -55,8 +61,15 @@ Sources:
     supported suffix) is reported as a missing path instead. When
     ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set, or the Hub does not answer
     within :data:`HUB_TIMEOUT_S` seconds, a dataset name fails at once rather than
-    after the Hub client's retries. A folder named ``embedded`` must be passed as
-    ``"./embedded"``.
+    after the Hub client's retries. A folder named like an embedded corpus (e.g.
+    ``prose``) must be passed as ``"./prose"``.
+
+Document ids:
+    Every document has an id, recorded by :func:`load_corpus_with_record`: an
+    embedded corpus's own ids (``sotu/1790-Washington-1``; ``...#k`` for excerpt
+    ``k`` in the ``prose`` mix), ``<file>`` for a text file, ``<file>:<line>`` for
+    a jsonl line, ``<file>[<index>]`` for a json item or parquet row, and
+    ``<dataset>[<index>]`` for the ``index``-th row of a (shuffled) HF stream.
 
 Errors:
     Corpus problems raise :class:`~stages_of_inference.errors.CorpusError`; bad
@@ -67,12 +80,13 @@ Errors:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import random
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +94,12 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from stages_of_inference.corpora import EMBEDDED_ALIAS, EMBEDDED_CORPORA, Document, embedded_corpus, seeded_order
 from stages_of_inference.errors import ConfigError, CorpusError
 from stages_of_inference.tokens import MIN_SEQ_LEN, bos_token_id, separator_token_id
 
-EMBEDDED_CORPUS = "embedded"
-"""Source name of the corpus shipped with Python: CPython's pydoc topic texts."""
+EMBEDDED_CORPUS = EMBEDDED_ALIAS
+"""``"embedded"``: another name for the default embedded corpus, ``"prose"``."""
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl", ".parquet", ".json")
 """File suffixes read as corpus files, directly or inside a folder."""
@@ -95,8 +110,37 @@ HF_SHUFFLE_BUFFER = 10_000
 HUB_TIMEOUT_S = 3.0
 """Seconds to wait for the Hugging Face Hub to answer before giving up on a name."""
 
+_EMBEDDED_NAMES = f"an embedded corpus ({', '.join(map(repr, [EMBEDDED_ALIAS, *EMBEDDED_CORPORA]))})"
+
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 _TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
+
+
+@dataclass(frozen=True)
+class CorpusRecord:
+    """Which corpus, and which of its documents, a tensor of windows was cut from."""
+
+    source: str
+    """The source as passed (``"embedded"``, a path, a dataset name)."""
+    corpus: str
+    """The embedded corpus it names (``"embedded"`` resolves to ``"prose"``), else the source."""
+    seed: int | None
+    packages: dict[str, str] = field(default_factory=dict)
+    """Installed versions of the packages that carry an embedded corpus's text."""
+    document_ids: tuple[str, ...] = ()
+    """The documents with at least one token in the windows, in stream order."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON values, with the document count and the SHA-256 of the ids (one per line)."""
+        return {
+            "source": self.source,
+            "corpus": self.corpus,
+            "seed": self.seed,
+            "packages": dict(self.packages),
+            "n_documents": len(self.document_ids),
+            "documents_sha256": hashlib.sha256("\n".join(self.document_ids).encode("utf-8")).hexdigest(),
+            "document_ids": list(self.document_ids),
+        }
 
 
 def load_corpus(
@@ -129,7 +173,8 @@ def load_corpus(
 
     Returns:
         A ``torch.long`` tensor of shape ``[n_tokens // seq_len, seq_len]`` whose
-        column 0 is the BOS token.
+        column 0 is the BOS token. :func:`load_corpus_with_record` returns it with
+        the record of the documents it holds.
 
     Raises:
         ConfigError: ``n_tokens``, ``seq_len`` or the context limit are out of
@@ -152,21 +197,60 @@ def load_corpus(
         >>> tokenizer = PreTrainedTokenizerFast(
         ...     tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>"
         ... )
-        >>> windows = load_corpus(EMBEDDED_CORPUS, tokenizer, n_tokens=1024, seq_len=128)
+        >>> windows = load_corpus("python-docs", tokenizer, n_tokens=1024, seq_len=128)
         >>> windows.shape, windows.dtype
         (torch.Size([8, 128]), torch.int64)
         >>> bool((windows[:, 0] == tokenizer.bos_token_id).all())
         True
+        >>> windows, record = load_corpus_with_record("python-docs", tokenizer, 1024, seq_len=128)
+        >>> record.corpus, record.document_ids[0]
+        ('python-docs', 'python-docs/exceptions')
+    """
+    return load_corpus_with_record(
+        source,
+        tokenizer_or_model,
+        n_tokens,
+        seq_len,
+        seed,
+        text_field=text_field,
+        split=split,
+        max_context=max_context,
+    )[0]
+
+
+def load_corpus_with_record(
+    source: str | os.PathLike[str],
+    tokenizer_or_model: Any,
+    n_tokens: int,
+    seq_len: int = 256,
+    seed: int | None = 0,
+    *,
+    text_field: str = "text",
+    split: str = "train",
+    max_context: int | None = None,
+) -> tuple[Int[Tensor, "batch pos"], CorpusRecord]:
+    """:func:`load_corpus`'s windows, and the record of the corpus and documents they hold.
+
+    Takes the arguments of :func:`load_corpus` and raises its errors.
     """
     limit = _context_limit(tokenizer_or_model, max_context)
     n_windows = _window_count(n_tokens, seq_len, limit)
     tokenizer = _tokenizer_of(tokenizer_or_model)
     bos = bos_token_id(tokenizer)
-    documents = iter_documents(source, seed, text_field=text_field, split=split)
+    documents = _documents(source, seed, text_field=text_field, split=split)
     token_lists = _tokenize(documents, tokenizer)
-    chunks, n_stream = _cut_chunks(token_lists, separator_token_id(tokenizer), seq_len - 1, n_windows)
+    chunks, n_stream, used = _cut_chunks(token_lists, separator_token_id(tokenizer), seq_len - 1, n_windows)
     _check_enough(source, n_stream, len(chunks), n_windows, seq_len, n_tokens)
-    return torch.tensor([[bos, *chunk] for chunk in chunks], dtype=torch.long)
+    windows = torch.tensor([[bos, *chunk] for chunk in chunks], dtype=torch.long)
+    return windows, _record(source, seed, used)
+
+
+def _record(source: str | os.PathLike[str], seed: int | None, document_ids: list[str]) -> CorpusRecord:
+    name = os.fspath(source)
+    embedded = embedded_corpus(name) if isinstance(source, str) else None
+    if embedded is None:
+        return CorpusRecord(name, name, seed, document_ids=tuple(document_ids))
+    return CorpusRecord(name, embedded.name, seed, embedded.versions(), tuple(document_ids))
 
 
 def iter_documents(
@@ -179,7 +263,7 @@ def iter_documents(
     """Return an iterator over the documents of a source, in stored or seeded order.
 
     Args:
-        source: ``"embedded"``, a local file or folder, or a Hugging Face dataset name.
+        source: An embedded corpus name, a local file or folder, or a Hugging Face dataset name.
         seed: ``None`` for the stored order, an int for a deterministic shuffle.
         text_field: Field or column holding the text.
         split: Split of a Hugging Face dataset.
@@ -189,17 +273,25 @@ def iter_documents(
         surface while iterating.
 
     Raises:
-        CorpusError: The source is a missing path or an unreachable dataset name.
+        CorpusError: The source is a missing path or an unreachable dataset name,
+            or an embedded corpus whose package is not installed.
     """
-    if isinstance(source, str) and source == EMBEDDED_CORPUS:
-        return _shuffled(_embedded_documents(), seed)
+    return (document.text for document in _documents(source, seed, text_field=text_field, split=split))
+
+
+def _documents(source: str | os.PathLike[str], seed: int | None, *, text_field: str, split: str) -> Iterator[Document]:
+    """The documents of a source, with their ids; errors about the source itself are raised at once."""
+    embedded = embedded_corpus(source) if isinstance(source, str) else None
+    if embedded is not None:
+        return iter(embedded.documents(seed))
     path = Path(source).expanduser()
     if path.exists():
-        return _shuffled(_local_documents(path, text_field), seed)
+        documents = _local_documents(path, text_field)  # lazy in stored order: read only as far as needed
+        return documents if seed is None else iter(seeded_order(documents, seed))
     if _looks_like_path(source):
         raise CorpusError(
             f"corpus path {os.fspath(source)!r} does not exist; pass an existing "
-            f"{'/'.join(SUPPORTED_SUFFIXES)} file or folder, or {EMBEDDED_CORPUS!r}"
+            f"{'/'.join(SUPPORTED_SUFFIXES)} file or folder, or {_EMBEDDED_NAMES}"
         )
     return _hf_documents(str(source), split, text_field, seed)
 
@@ -236,27 +328,29 @@ def _window_count(n_tokens: int, seq_len: int, limit: int | None) -> int:
     return n_tokens // seq_len
 
 
-def _tokenize(documents: Iterable[str], tokenizer: Any) -> Iterator[list[int]]:
-    for text in documents:
-        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+def _tokenize(documents: Iterable[Document], tokenizer: Any) -> Iterator[tuple[str, list[int]]]:
+    for document in documents:
+        ids = tokenizer(document.text, add_special_tokens=False, verbose=False)["input_ids"]
         if ids:
-            yield list(ids)
+            yield document.id, list(ids)
 
 
 def _cut_chunks(
-    token_lists: Iterable[list[int]], separator: int, chunk_len: int, n_chunks: int
-) -> tuple[list[list[int]], int]:
+    token_lists: Iterable[tuple[str, list[int]]], separator: int, chunk_len: int, n_chunks: int
+) -> tuple[list[list[int]], int, list[str]]:
     """Join token lists with ``separator`` and cut ``n_chunks`` chunks of ``chunk_len``.
 
-    Returns the chunks (fewer if the lists run out) and the number of stream tokens
-    read, separators included.
+    Returns the chunks (fewer if the lists run out), the number of stream tokens
+    read, separators included, and the ids of the documents with a token in a chunk.
     """
     chunks: list[list[int]] = []
     buffer: list[int] = []
     n_stream = 0
-    for ids in token_lists:
+    starts: list[tuple[str, int]] = []
+    for document_id, ids in token_lists:
         if n_stream:
             buffer.append(separator)
+        starts.append((document_id, n_stream + (1 if n_stream else 0)))
         buffer.extend(ids)
         n_stream += len(ids) + (1 if n_stream else 0)
         n_full = min(len(buffer) // chunk_len, n_chunks - len(chunks))
@@ -264,7 +358,8 @@ def _cut_chunks(
         del buffer[: n_full * chunk_len]
         if len(chunks) == n_chunks:
             break
-    return chunks, n_stream
+    n_used = len(chunks) * chunk_len
+    return chunks, n_stream, [document_id for document_id, start in starts if start < n_used]
 
 
 def _check_enough(
@@ -286,25 +381,6 @@ def _check_enough(
         )
 
 
-def _shuffled(documents: Iterable[str], seed: int | None) -> Iterator[str]:
-    if seed is None:
-        return iter(documents)
-    ordered = list(documents)
-    random.Random(seed).shuffle(ordered)
-    return iter(ordered)
-
-
-def _embedded_documents() -> list[str]:
-    try:
-        from pydoc_data.topics import topics
-    except ImportError as error:
-        raise CorpusError(
-            f"corpus {EMBEDDED_CORPUS!r} needs pydoc_data, which this Python lacks; "
-            "install the full standard library or pass a local file"
-        ) from error
-    return [topics[key] for key in sorted(topics)]
-
-
 def _looks_like_path(source: str | os.PathLike[str]) -> bool:
     if not isinstance(source, str):
         return True
@@ -317,7 +393,7 @@ def _looks_like_path(source: str | os.PathLike[str]) -> bool:
     )
 
 
-def _local_documents(path: Path, text_field: str) -> Iterator[str]:
+def _local_documents(path: Path, text_field: str) -> Iterator[Document]:
     files = _corpus_files(path) if path.is_dir() else [path]
     for file in files:
         yield from _file_documents(file, text_field)
@@ -333,10 +409,10 @@ def _corpus_files(folder: Path) -> list[Path]:
     return files
 
 
-def _file_documents(file: Path, text_field: str) -> Iterator[str]:
+def _file_documents(file: Path, text_field: str) -> Iterator[Document]:
     suffix = file.suffix.lower()
     if suffix in (".txt", ".md"):
-        return iter([_decode(file, file.read_bytes())])
+        return iter([Document(str(file), _decode(file, file.read_bytes()))])
     if suffix == ".jsonl":
         return _jsonl_documents(file, text_field)
     if suffix == ".json":
@@ -368,7 +444,7 @@ def _parse_json(file: Path, text: str, where: str) -> Any:
         ) from error
 
 
-def _jsonl_documents(file: Path, text_field: str) -> Iterator[str]:
+def _jsonl_documents(file: Path, text_field: str) -> Iterator[Document]:
     offset = 0
     with file.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
@@ -377,10 +453,10 @@ def _jsonl_documents(file: Path, text_field: str) -> Iterator[str]:
             if line.strip():
                 where = f"line {number}"
                 record = _parse_json(file, line, where)
-                yield _text_of(record, text_field, f"corpus file {str(file)!r} {where}")
+                yield Document(f"{file}:{number}", _text_of(record, text_field, f"corpus file {str(file)!r} {where}"))
 
 
-def _json_documents(file: Path, text_field: str) -> Iterator[str]:
+def _json_documents(file: Path, text_field: str) -> Iterator[Document]:
     content = _parse_json(file, _decode(file, file.read_bytes()), "(whole file)")
     if not isinstance(content, list):
         raise CorpusError(
@@ -389,10 +465,10 @@ def _json_documents(file: Path, text_field: str) -> Iterator[str]:
         )
     for index, item in enumerate(content):
         where = f"corpus file {str(file)!r} item {index}"
-        yield item if isinstance(item, str) else _text_of(item, text_field, where)
+        yield Document(f"{file}[{index}]", item if isinstance(item, str) else _text_of(item, text_field, where))
 
 
-def _parquet_documents(file: Path, text_field: str) -> Iterator[str]:
+def _parquet_documents(file: Path, text_field: str) -> Iterator[Document]:
     import pyarrow
     import pyarrow.parquet as pq
 
@@ -413,7 +489,7 @@ def _parquet_documents(file: Path, text_field: str) -> Iterator[str]:
     row = 0
     for batch in table.iter_batches(columns=[text_field]):
         for value in batch.column(0).to_pylist():
-            yield _checked_text(value, text_field, f"corpus file {str(file)!r} row {row}")
+            yield Document(f"{file}[{row}]", _checked_text(value, text_field, f"corpus file {str(file)!r} row {row}"))
             row += 1
 
 
@@ -439,11 +515,14 @@ def _checked_text(value: Any, text_field: str, where: str) -> str:
     return value
 
 
-def _hf_documents(name: str, split: str, text_field: str, seed: int | None) -> Iterator[str]:
+def _hf_documents(name: str, split: str, text_field: str, seed: int | None) -> Iterator[Document]:
     dataset = _open_hf_dataset(name, split)
     if seed is not None:
         dataset = dataset.shuffle(seed=seed, buffer_size=HF_SHUFFLE_BUFFER)
-    return (_text_of(row, text_field, f"HF dataset {name!r} row {index}") for index, row in enumerate(dataset))
+    return (
+        Document(f"{name}[{index}]", _text_of(row, text_field, f"HF dataset {name!r} row {index}"))
+        for index, row in enumerate(dataset)
+    )
 
 
 def _open_hf_dataset(name: str, split: str) -> Any:
@@ -467,7 +546,7 @@ def _first_line(error: BaseException) -> str:
 def _not_a_corpus_message(name: str, reason: str) -> str:
     return (
         f"corpus {name!r} is neither a local path nor a reachable HF dataset ({reason}); "
-        f"pass a local file or folder, or {EMBEDDED_CORPUS!r}, or go online"
+        f"pass a local file or folder, or {_EMBEDDED_NAMES}, or go online"
     )
 
 

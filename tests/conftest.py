@@ -94,7 +94,7 @@ def broken_copy(tiny_folder: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_tokens(tiny_tokenizer: PreTrainedTokenizerFast) -> torch.Tensor:
     """Three windows of 24 tokens of real text, BOS first (seed 0)."""
-    return load_corpus("embedded", tiny_tokenizer, n_tokens=72, seq_len=24, seed=0)
+    return load_corpus("python-docs", tiny_tokenizer, n_tokens=72, seq_len=24, seed=0)
 
 
 EMBEDDED = ("smollm2-135m", "gemma-3-270m")

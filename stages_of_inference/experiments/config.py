@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stages_of_inference.corpus import EMBEDDED_CORPUS
+from stages_of_inference.corpora import DEFAULT_CORPUS
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.models import DEFAULT_MODEL
 
@@ -43,7 +43,11 @@ class ExperimentConfig:
     """Inputs of one experiment on one model; each field is also a command-line flag."""
 
     model: str = option(DEFAULT_MODEL, "embedded model name, .gguf file, HF folder or hub id")
-    corpus: str = option(EMBEDDED_CORPUS, "'embedded', a text/jsonl/parquet file or folder, or an HF dataset name")
+    corpus: str = option(
+        DEFAULT_CORPUS,
+        "embedded corpus (prose, python-docs, sotu, wikipedia, bbc-news; 'embedded' means prose), "
+        "a text/jsonl/parquet file or folder, or an HF dataset name",
+    )
     tokens: int = option(4096, "token budget: the corpus gives tokens // seq_len windows")
     seq_len: int = option(256, "tokens per window, BOS included")
     seed: int = option(0, "seed of the document order (same seed, same tokens)")

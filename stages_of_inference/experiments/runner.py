@@ -11,7 +11,9 @@ folder's :data:`FINISHED_FILE`. Running the same command again keeps the finishe
 experiments whose options are unchanged and runs the rest, so an interrupted run
 resumes where it stopped (the robustness sweep also resumes within itself, batch by
 batch). Last, ``manifest.json`` records the toolkit and library versions, the run's
-identity, the config and each experiment's time and options.
+identity, the config, the corpus (its name, the versions of the packages carrying it
+and the ids of the documents in the windows:
+:class:`~stages_of_inference.corpus.CorpusRecord`) and each experiment's time and options.
 
 Example:
     >>> from stages_of_inference.experiments.norms import EXPERIMENT as NORMS
@@ -35,7 +37,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 import stages_of_inference
-from stages_of_inference.corpus import load_corpus
+from stages_of_inference.corpus import CorpusRecord, load_corpus_with_record
 from stages_of_inference.experiments.command import parse_config, run_main
 from stages_of_inference.experiments.config import (
     ExperimentConfig,
@@ -99,7 +101,7 @@ def _run_on_model(
     experiments: Sequence[Experiment[Any]], config: ExperimentConfig, model_config: ExperimentConfig, *, label: str
 ) -> dict[str, float]:
     """Every experiment on one model (loaded here, once, and released on return); their wall seconds."""
-    model, tokens, folder = prepare(model_config)
+    model, tokens, folder, corpus = prepare(model_config)
     model_config.overwrite = False  # the folder is this run's now: nothing may clear it again
     finished = read_finished(folder)
     seconds = {}
@@ -120,12 +122,14 @@ def _run_on_model(
             finished[name] = {"seconds": round(time.perf_counter() - began, 1), "options": options}
             write_json(finished, folder / FINISHED_FILE)
         seconds[name] = float(finished[name]["seconds"])
-    write_manifest(model_config, folder)
+    write_manifest(model_config, folder, corpus)
     return seconds
 
 
-def prepare(config: ExperimentConfig) -> tuple[TransformerBridge, Int[Tensor, "batch pos"], Path]:
+def prepare(config: ExperimentConfig) -> tuple[TransformerBridge, Int[Tensor, "batch pos"], Path, CorpusRecord]:
     """Load the model and corpus windows of a config and claim its output folder for this run.
+
+    Returns the model, the windows, the folder and the record of the windows' documents.
 
     A folder holding the same run is reused (finished work is resumed); one holding
     a different run raises ResultsError unless ``config.overwrite``.
@@ -136,10 +140,12 @@ def prepare(config: ExperimentConfig) -> tuple[TransformerBridge, Int[Tensor, "b
         compatibility_mode=not config.raw_weights,
         trust_remote_code=config.trust_remote_code,
     )
-    tokens = load_corpus(config.corpus, model, n_tokens=config.tokens, seq_len=config.seq_len, seed=config.seed)
+    tokens, corpus = load_corpus_with_record(
+        config.corpus, model, n_tokens=config.tokens, seq_len=config.seq_len, seed=config.seed
+    )
     folder = output_folder(config)
     claim_folder(folder, run_identity(config, model, tokens), overwrite=config.overwrite)
-    return model, tokens, folder
+    return model, tokens, folder, corpus
 
 
 def run_identity(config: ExperimentConfig, model: LoadedModel, tokens: Tensor) -> dict[str, object]:
@@ -181,8 +187,10 @@ def read_finished(folder: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def write_manifest(config: ExperimentConfig, folder: Path) -> Path:
+def write_manifest(config: ExperimentConfig, folder: Path, corpus: CorpusRecord) -> Path:
     """Write ``manifest.json``: everything needed to rerun and compare one model's results.
+
+    ``corpus`` is the record of the run's windows (:meth:`CorpusRecord.to_json`).
 
     ``wall_seconds`` is the sum of the finished experiments' own times, over every
     invocation that contributed (a resumed run keeps the times of the experiments it kept).
@@ -196,6 +204,7 @@ def write_manifest(config: ExperimentConfig, folder: Path) -> Path:
             "platform": platform.platform(),
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()},
             "run": read_json(folder / IDENTITY_FILE),
+            "corpus": corpus.to_json(),
             "experiments": list(finished),
             "wall_seconds": round(sum(entry["seconds"] for entry in finished.values()), 1),
             "experiment_seconds": {name: entry["seconds"] for name, entry in finished.items()},

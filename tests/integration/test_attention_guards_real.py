@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_unguarded_attention_changes_no_logit(real_model) -> None:
-    tokens = load_corpus("embedded", real_model, n_tokens=2 * 64, seq_len=64)
+    tokens = load_corpus("python-docs", real_model, n_tokens=2 * 64, seq_len=64)
     with torch.inference_mode():
         guarded = real_model(tokens)
         with unguarded_attention(real_model):
@@ -33,7 +33,7 @@ def test_the_load_verified_unguarded_attention_and_transformer_lens_calls_it(
             return _unguarded(*args, **kwargs)
 
         monkeypatch.setitem(GUARDS, name, counting)
-    tokens = load_corpus("embedded", real_model, n_tokens=64, seq_len=64)
+    tokens = load_corpus("python-docs", real_model, n_tokens=64, seq_len=64)
     with torch.inference_mode(), unguarded_attention(real_model):
         real_model(tokens)
     assert calls == dict.fromkeys(GUARDS, real_model.cfg.n_layers)

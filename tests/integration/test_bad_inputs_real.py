@@ -18,7 +18,7 @@ def test_seq_len_beyond_smollm2_context_is_refused_before_tokenizing(smollm2: Tr
     n_ctx = int(smollm2.cfg.n_ctx)
     assert n_ctx >= 2048  # the GGUF's context length reached the bridge
     with pytest.raises(ConfigError) as caught:
-        load_corpus("embedded", smollm2, n_tokens=2 * (n_ctx + 1), seq_len=n_ctx + 1)
+        load_corpus("python-docs", smollm2, n_tokens=2 * (n_ctx + 1), seq_len=n_ctx + 1)
     message = str(caught.value)
     assert f"seq_len={n_ctx + 1}" in message and f"context of {n_ctx} tokens" in message
     assert f"pass seq_len <= {n_ctx}" in message

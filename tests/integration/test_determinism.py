@@ -29,15 +29,15 @@ INTERVENTIONS = [
 
 @pytest.fixture(scope="module")
 def tokens(smollm2: TransformerBridge) -> torch.Tensor:
-    return load_corpus("embedded", smollm2, n_tokens=4 * 24, seq_len=24, seed=0)
+    return load_corpus("python-docs", smollm2, n_tokens=4 * 24, seq_len=24, seed=0)
 
 
 def test_load_corpus_with_the_same_seed_gives_identical_tokens(
     smollm2: TransformerBridge, tokens: torch.Tensor
 ) -> None:
-    again = load_corpus("embedded", smollm2, n_tokens=4 * 24, seq_len=24, seed=0)
+    again = load_corpus("python-docs", smollm2, n_tokens=4 * 24, seq_len=24, seed=0)
     assert torch.equal(again, tokens) and tokens_sha256(again) == tokens_sha256(tokens)
-    other = load_corpus("embedded", smollm2, n_tokens=4 * 24, seq_len=24, seed=1)
+    other = load_corpus("python-docs", smollm2, n_tokens=4 * 24, seq_len=24, seed=1)
     assert not torch.equal(other, tokens)  # the seed matters, so it belongs to the run's identity
 
 

@@ -36,7 +36,7 @@ def test_ing_neurons(real_model) -> None:
 
 
 def test_layer_cka(real_model) -> None:
-    tokens = load_corpus("embedded", real_model, n_tokens=64, seq_len=32, seed=0)
+    tokens = load_corpus("python-docs", real_model, n_tokens=64, seq_len=32, seed=0)
     matrix = cka_matrix(real_model, tokens, batch_size=2).to_numpy()
     n_layers = real_model.cfg.n_layers
     assert matrix.shape == (n_layers, n_layers)

@@ -43,7 +43,7 @@ def test_cached_processed_weights_rebuild_the_processed_bridge(name: str, privat
     restored = load_model(name)
     assert restored.soi_source.location == str(folder)
     assert restored.soi_source == replace(processed.soi_source, location=str(folder))
-    tokens = load_corpus("embedded", processed, n_tokens=128, seq_len=64, seed=0)
+    tokens = load_corpus("python-docs", processed, n_tokens=128, seq_len=64, seed=0)
     assert_same_bridge(processed, restored, tokens)
 
 
@@ -66,7 +66,7 @@ def test_damaged_processed_weights_are_rebuilt(private_cache: Path) -> None:
     with pytest.warns(UserWarning, match="rebuilding the damaged cached copy"):
         rebuilt = load_model("smollm2-135m")
     assert weights.stat().st_size > 1000
-    tokens = load_corpus("embedded", reference, n_tokens=64, seq_len=32, seed=0)
+    tokens = load_corpus("python-docs", reference, n_tokens=64, seq_len=32, seed=0)
     with torch.inference_mode():
         assert torch.equal(reference(tokens), rebuilt(tokens))
 

@@ -48,7 +48,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.set_num_threads(1)
     model = soi.load_model(MODEL)
-    tokens = soi.load_corpus("embedded", model, n_tokens=64, seq_len=32, seed=0)
+    tokens = soi.load_corpus("python-docs", model, n_tokens=64, seq_len=32, seed=0)
     last = model.cfg.n_layers - 1
     interventions = [soi.Intervention("delete", layer) for layer in (0, 1, 2, 10, 15, 20, last - 1, last)]
     interventions += [soi.Intervention("swap", layer) for layer in (0, 15, last - 1)]

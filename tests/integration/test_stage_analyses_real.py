@@ -32,7 +32,7 @@ WINDOW = {"smollm2-135m": 64, "gemma-3-270m": 32}
 
 def two_windows(model: TransformerBridge) -> torch.Tensor:
     name = model.soi_source.name
-    return load_corpus("embedded", model, n_tokens=2 * WINDOW[name], seq_len=WINDOW[name])
+    return load_corpus("python-docs", model, n_tokens=2 * WINDOW[name], seq_len=WINDOW[name])
 
 
 def test_logit_lens_last_point_is_the_output_and_metrics_are_sane(real_model) -> None:

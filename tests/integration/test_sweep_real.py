@@ -23,7 +23,7 @@ N_WINDOWS, SEQ_LEN = 4, 32
 
 @pytest.fixture(scope="module")
 def tokens(smollm2) -> torch.Tensor:
-    return load_corpus("embedded", smollm2, n_tokens=N_WINDOWS * SEQ_LEN, seq_len=SEQ_LEN)
+    return load_corpus("python-docs", smollm2, n_tokens=N_WINDOWS * SEQ_LEN, seq_len=SEQ_LEN)
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,7 @@ class TinyOracle:
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)
 def oracle(request, tiny_tokenizer) -> TinyOracle:
-    tokens = load_corpus("embedded", tiny_tokenizer, n_tokens=48, seq_len=24, seed=1)
+    tokens = load_corpus("python-docs", tiny_tokenizer, n_tokens=48, seq_len=24, seed=1)
     return TinyOracle(str(request.param), tiny_tokenizer, tokens)
 
 

@@ -85,7 +85,7 @@ class Oracle:
         self.hf, tokenizer, _ = load_hf_model(name)
         # the bridge forces eager attention; HF's default sdpa differs by ~4e-5 in log-prob
         self.hf.set_attn_implementation("eager")
-        self.tokens = load_corpus("embedded", tokenizer, n_tokens=2 * SEQ_LEN, seq_len=SEQ_LEN)
+        self.tokens = load_corpus("python-docs", tokenizer, n_tokens=2 * SEQ_LEN, seq_len=SEQ_LEN)
         assert self.tokens.shape == (2, SEQ_LEN)
         with torch.inference_mode():
             self.hf_base = log_probs(self.hf(self.tokens).logits)

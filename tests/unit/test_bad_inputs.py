@@ -71,9 +71,9 @@ def test_empty_corpus_is_a_corpus_error(tiny_tokenizer: PreTrainedTokenizerFast,
 def test_seq_len_beyond_the_context_of_a_bridge(tiny_folder: Path, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     bridge = bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer)
     assert bridge.cfg.n_ctx == N_CTX
-    load_corpus("embedded", bridge, n_tokens=N_CTX, seq_len=N_CTX)  # the limit itself is fine
+    load_corpus("python-docs", bridge, n_tokens=N_CTX, seq_len=N_CTX)  # the limit itself is fine
     with pytest.raises(ConfigError, match=f"exceeds the model's context of {N_CTX}"):
-        load_corpus("embedded", bridge, n_tokens=4 * N_CTX, seq_len=N_CTX + 1)
+        load_corpus("python-docs", bridge, n_tokens=4 * N_CTX, seq_len=N_CTX + 1)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"n_tokens": 0}, "n_tokens=0"), ({"seq_len": -1}, "seq_len=-1")])
@@ -81,12 +81,12 @@ def test_bad_budgets_in_python_are_config_errors(
     tiny_tokenizer: PreTrainedTokenizerFast, kwargs: dict[str, int], match: str
 ) -> None:
     with pytest.raises(ConfigError, match=match):
-        load_corpus("embedded", tiny_tokenizer, **{"n_tokens": 64, "seq_len": 32, **kwargs})
+        load_corpus("python-docs", tiny_tokenizer, **{"n_tokens": 64, "seq_len": 32, **kwargs})
 
 
 def test_zero_batch_size_in_python_is_a_config_error(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     bridge = bridge_from_hf(tiny_hf_model("llama", vocab_size=len(tiny_tokenizer)), tiny_tokenizer)
-    tokens = load_corpus("embedded", tiny_tokenizer, n_tokens=64, seq_len=16)
+    tokens = load_corpus("python-docs", tiny_tokenizer, n_tokens=64, seq_len=16)
     with pytest.raises(ConfigError, match="batch_size must be at least 1, got 0"):
         robustness_sweep(bridge, tokens, [Intervention("delete", 0)], batch_size=0, progress=False)
 
@@ -235,7 +235,7 @@ def test_full_disk_leaves_no_partial_file_and_the_old_result_intact(
 def test_full_disk_during_a_sweep_keeps_finished_shards_and_resumes(
     tiny_bridge: Any, tiny_tokenizer: PreTrainedTokenizerFast, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tokens = load_corpus("embedded", tiny_tokenizer, n_tokens=4 * 16, seq_len=16)
+    tokens = load_corpus("python-docs", tiny_tokenizer, n_tokens=4 * 16, seq_len=16)
     interventions = [Intervention("delete", 1), Intervention("swap", 2)]
     sweep = lambda: robustness_sweep(
         tiny_bridge, tokens, interventions, batch_size=1, n_bootstrap=20, checkpoint_dir=tmp_path, progress=False

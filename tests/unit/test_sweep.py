@@ -108,7 +108,7 @@ def partly_predictable(model, tokens: torch.Tensor) -> torch.Tensor:
 def llama_tokens(llama, tiny_tokenizer) -> torch.Tensor:
     from stages_of_inference.corpus import load_corpus
 
-    return partly_predictable(llama, load_corpus("embedded", tiny_tokenizer, n_tokens=72, seq_len=24, seed=0))
+    return partly_predictable(llama, load_corpus("python-docs", tiny_tokenizer, n_tokens=72, seq_len=24, seed=0))
 
 
 def sweep(model, tokens, interventions=None, **kwargs):

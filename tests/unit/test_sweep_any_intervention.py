@@ -118,7 +118,7 @@ def llama(tiny_tokenizer):
 
 @pytest.fixture(scope="module")
 def llama_tokens(llama, tiny_tokenizer):
-    return partly_predictable(llama, load_corpus("embedded", tiny_tokenizer, n_tokens=72, seq_len=24, seed=0))
+    return partly_predictable(llama, load_corpus("python-docs", tiny_tokenizer, n_tokens=72, seq_len=24, seed=0))
 
 
 def test_every_kind_through_the_sweep_equals_full_forwards(model, tokens) -> None:
