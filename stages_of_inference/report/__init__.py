@@ -16,7 +16,8 @@ estimate). Any other exception is a bug and propagates.
 
 Modules: ``results`` reads the folders, ``estimates`` runs the stage estimate,
 ``figures`` says which figures the report shows, ``tables`` builds its tables,
-``verdicts`` tests the paper's claims on the folder (and writes ``verdicts.json``) and
+``verdicts`` tests the paper's claims on the folder (``build_report`` also writes them
+to ``verdicts.json``) and
 ``page`` assembles and writes the page.
 
 Example:

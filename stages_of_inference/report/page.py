@@ -14,11 +14,11 @@ from stages_of_inference.report.estimates import ModelStages, stage_estimates
 from stages_of_inference.report.figures import ANCHORS, Figure, depth_figures, figure_anchor
 from stages_of_inference.report.results import ModelResults, find_models
 from stages_of_inference.report.tables import html_table, outside_paper, retention_table
-from stages_of_inference.report.verdicts import model_evidence
+from stages_of_inference.report.verdicts import models_verdicts, write_verdicts
 from stages_of_inference.runs.atomic import read_json, write_text
 from stages_of_inference.runs.identity import IDENTITY_FILE
 from stages_of_inference.stages import PAPER_RETENTION
-from stages_of_inference.verdicts import Verdict, all_verdicts
+from stages_of_inference.verdicts import Verdict
 
 REPORT_FILE = "report.html"
 """The report's file name in the results folder."""
@@ -42,6 +42,9 @@ th{background:#f3f3f3}td.text,th.text{text-align:left}pre{background:#f7f7f7;pad
 def build_report(results_dir: Path | str, out: Path | str | None = None) -> Path:
     """Write the report of every model in ``results_dir`` to ``out`` (default ``results_dir/report.html``).
 
+    The verdicts the report opens with are also written to ``results_dir/verdicts.json``
+    (and each model's to its folder), so a reproduction's summary carries them.
+
     Raises:
         ResultsError: No model folder found, or the report cannot be written.
 
@@ -50,11 +53,14 @@ def build_report(results_dir: Path | str, out: Path | str | None = None) -> Path
         PosixPath('results/report.html')
     """
     models = find_models(Path(results_dir))
-    return write_text(render_report(models), Path(out) if out else Path(results_dir) / REPORT_FILE)
+    verdicts = models_verdicts(models)
+    write_verdicts(Path(results_dir), models, verdicts)
+    return write_text(render_report(models, verdicts), Path(out) if out else Path(results_dir) / REPORT_FILE)
 
 
-def render_report(models: list[ModelResults]) -> str:
-    """The report page of ``models`` as HTML text."""
+def render_report(models: list[ModelResults], verdicts: list[Verdict] | None = None) -> str:
+    """The report page of ``models`` as HTML text, opening with ``verdicts`` (by default computed here)."""
+    verdicts = models_verdicts(models) if verdicts is None else verdicts
     estimates = stage_estimates(models)
     stages = [estimate.table for estimate in estimates if estimate.table is not None]
     retention = retention_table(models)
@@ -65,7 +71,7 @@ def render_report(models: list[ModelResults]) -> str:
             "Lad et al., arXiv 2406.19384. Shaded bands: each model's estimated stages "
             "(see the stage tables; with several models the bands overlap, each at reduced opacity)."
         ),
-        _section("The paper's claims", _verdicts_html(all_verdicts([model_evidence(m) for m in models]))),
+        _section("The paper's claims", _verdicts_html(verdicts)),
         _section("Figures across depth", _figures_html(depth_figures(models, stages))),
         _section(
             "Top-1 accuracy retained",

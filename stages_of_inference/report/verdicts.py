@@ -34,19 +34,24 @@ def claim_verdicts(results_dir: Path | str, alpha: float = ALPHA) -> list[Verdic
         >>> import stages_of_inference as soi
         >>> soi.verdict_table(soi.claim_verdicts("results"))  # doctest: +SKIP
     """
-    return all_verdicts([model_evidence(model) for model in find_models(Path(results_dir))], alpha)
+    return models_verdicts(find_models(Path(results_dir)), alpha)
 
 
-def write_verdicts(results_dir: Path | str, alpha: float = ALPHA) -> Path:
+def models_verdicts(models: list[ModelResults], alpha: float = ALPHA) -> list[Verdict]:
+    """The verdicts of the model folders read by :func:`~stages_of_inference.report.results.find_models`."""
+    return all_verdicts([model_evidence(model) for model in models], alpha)
+
+
+def write_verdicts(
+    results_dir: Path, models: list[ModelResults], verdicts: list[Verdict], alpha: float = ALPHA
+) -> Path:
     """Write ``verdicts.json`` at the results root (every verdict) and each model's own into its folder.
 
     Returns:
         The path of the root's ``verdicts.json``.
     """
-    results_dir = Path(results_dir)
-    found = claim_verdicts(results_dir, alpha)
-    for model in find_models(results_dir):
-        own = [verdict.to_dict() for verdict in found if verdict.model == model.name]
+    for model in models:
+        own = [verdict.to_dict() for verdict in verdicts if verdict.model == model.name]
         write_json({"alpha": alpha, "verdicts": own}, model.folder / VERDICTS_FILE)
-    everything = [verdict.to_dict() for verdict in found]
-    return write_json({"alpha": alpha, "verdicts": everything}, results_dir / VERDICTS_FILE)
+    everything = [verdict.to_dict() for verdict in verdicts]
+    return write_json({"alpha": alpha, "verdicts": everything}, Path(results_dir) / VERDICTS_FILE)

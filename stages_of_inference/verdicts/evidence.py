@@ -56,8 +56,8 @@ def shard_mismatch(rows: pd.DataFrame, robustness: pd.DataFrame | None) -> str:
         >>> shard_mismatch(rows, pd.DataFrame({"intervention": ["delete"], "layer": [0], "n_sequences": [2]}))
         ''
     """
-    if robustness is None:
-        return "per-sequence sums present but no robustness table to check them against"
+    if robustness is None or "n_sequences" not in robustness.columns:
+        return "per-sequence sums present but no robustness table with n_sequences to check them against"
     counted = rows.groupby(["intervention", "layer"]).size()
     expected = robustness.set_index(["intervention", "layer"]).n_sequences
     if set(counted.index) != set(expected.index) or not (counted.reindex(expected.index) == expected).all():
