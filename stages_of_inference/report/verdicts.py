@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from stages_of_inference.report.results import ModelResults, find_models, neuron_counts_of
@@ -21,7 +22,7 @@ def model_evidence(model: ModelResults) -> ModelEvidence:
     if counts is not None:
         tables["neuron_counts"] = counts
     rows, missing = read_shards(model.folder, model.get("robustness"))
-    return ModelEvidence(model.name, tables, rows, missing) if rows is None else ModelEvidence(model.name, tables, rows)
+    return ModelEvidence(model.name, tables, rows, missing)
 
 
 def claim_verdicts(results_dir: Path | str, alpha: float = ALPHA) -> list[Verdict]:
@@ -47,11 +48,13 @@ def write_verdicts(
 ) -> Path:
     """Write ``verdicts.json`` at the results root (every verdict) and each model's own into its folder.
 
+    NaN (an untested effect or interval) is written as null.
+
     Returns:
         The path of the root's ``verdicts.json``.
     """
     for model in models:
-        own = [verdict.to_dict() for verdict in verdicts if verdict.model == model.name]
+        own = [asdict(verdict) for verdict in verdicts if verdict.model == model.name]
         write_json({"alpha": alpha, "verdicts": own}, model.folder / VERDICTS_FILE)
-    everything = [verdict.to_dict() for verdict in verdicts]
+    everything = [asdict(verdict) for verdict in verdicts]
     return write_json({"alpha": alpha, "verdicts": everything}, Path(results_dir) / VERDICTS_FILE)

@@ -12,6 +12,7 @@ from the stated standard errors, or a bootstrap over neurons.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from stages_of_inference.verdicts.stats import (
     bootstrap_sequences,
     normal_interval,
 )
-from stages_of_inference.verdicts.verdict import INCONCLUSIVE, Verdict, above, untested, within
+from stages_of_inference.verdicts.verdict import Verdict, above, untested, within
 
 LATE = 0.5
 """Relative depth from which a fall counts as late: the paper's prediction ensembling starts near 50 %."""
@@ -163,37 +164,28 @@ def _late_fall(evidence: ModelEvidence, alpha: float, claim: str, column: str, *
         return layers
     n_layers = int(layers.layer.max()) + 1
     curve = layers.iloc[:-1] if drop_last else layers
-    fit = _lens_step(curve[["layer"]].assign(kl_to_final=curve[column].to_numpy()), len(curve))
+    fit = _lens_step(curve.layer.to_numpy(), curve[column].to_numpy(np.float64))
     depth = lambda layer: relative_depth(int(layer), n_layers)
     if pd.isna(fit.layer):
         return untested(claim, evidence.model, test, alpha, "logit_lens", f"the lens {what} has no clean falling step")
-    if fit.p_value > alpha:
+    if fit.p_value > alpha or pd.isna(fit.interval_low):
         note = f"the step at layer {int(fit.layer)} is not significant (p = {fit.p_value:.3g} > alpha)"
-        verdict = Verdict(
-            claim,
-            evidence.model,
-            INCONCLUSIVE,
-            depth(fit.layer),
-            np.nan,
-            np.nan,
-            test,
-            alpha,
-            len(curve),
-            "logit_lens",
-            note,
-        )
-        return verdict
+        untested_step = untested(claim, evidence.model, test, alpha, "logit_lens", note)
+        return replace(untested_step, effect=depth(fit.layer), n=len(curve))
     low, high = depth(fit.interval_low), depth(fit.interval_high)
     decision = within(low, high, (LATE, 1.0))
     return Verdict(claim, evidence.model, decision, depth(fit.layer), low, high, test, alpha, len(curve), "logit_lens")
 
 
-def _lens_step(curve: pd.DataFrame, n_layers: int) -> pd.Series:
-    """The logit-lens source's row of :func:`~stages_of_inference.stages.detect_stages`' boundary table.
+def _lens_step(layers: np.ndarray, values: np.ndarray) -> pd.Series:
+    """The falling-step test of :func:`~stages_of_inference.stages.detect_stages` on one lens curve.
 
-    With only a lens curve, the ensembling boundary is fitted on every layer given.
+    Given only a logit-lens table, ``detect_stages`` fits and tests the ensembling
+    boundary's falling step on every layer given; the curve (KL or entropy) is passed in
+    its ``kl_to_final`` column. Returns that source's row of the boundary table.
     """
-    boundaries = detect_stages(logit_lens=curve, n_layers=n_layers).boundaries
+    curve = pd.DataFrame({"layer": layers, "kl_to_final": values})
+    boundaries = detect_stages(logit_lens=curve, n_layers=len(curve)).boundaries
     return boundaries[boundaries.evidence == "logit-lens KL to final"].iloc[0]
 
 

@@ -20,6 +20,7 @@ from jaxtyping import Float
 
 SHARDS_FOLDER = "robustness_shards"
 """The sweep's checkpoint folder inside a model folder (see ``experiments/robustness.py``)."""
+NO_SHARDS = "no per-sequence sums (robustness_shards) in the model folder"
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,8 @@ class ModelEvidence:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     per_sequence: pd.DataFrame | None = None
     """Shard rows: ``batch``, ``sequence``, ``intervention``, ``layer``, ``n_tokens`` and the metric sums."""
-    per_sequence_missing: str = "no per-sequence sums (robustness_shards) in the model folder"
-    """Why ``per_sequence`` is None."""
+    per_sequence_missing: str = NO_SHARDS
+    """Why ``per_sequence`` is None ("" when it is not)."""
 
     def table(self, name: str) -> pd.DataFrame | None:
         """The table ``name``, or None when the folder does not hold it."""
@@ -42,7 +43,7 @@ def read_shards(folder: Path, robustness: pd.DataFrame | None) -> tuple[pd.DataF
     """The shard rows of a model folder when they match its robustness table, else None and why not."""
     shards = sorted((folder / SHARDS_FOLDER).glob("batch-*.parquet"))
     if not shards:
-        return None, ModelEvidence.per_sequence_missing
+        return None, NO_SHARDS
     rows = pd.concat([pd.read_parquet(path) for path in shards], ignore_index=True)
     mismatch = shard_mismatch(rows, robustness)
     return (None, mismatch) if mismatch else (rows, "")

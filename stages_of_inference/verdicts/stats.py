@@ -27,7 +27,7 @@ ALPHA = 0.05
 N_BOOTSTRAP = 4000
 """Resamples of the sequences; the interval's tails at ``alpha / k`` need a few thousand."""
 MIN_SEQUENCES = 10
-"""Fewer sequences than this make a percentile bootstrap meaningless: the verdict is inconclusive."""
+"""Fewer sequences (or documents) than this make a bootstrap or a sem meaningless: the verdict is inconclusive."""
 
 Statistic = Callable[[Float[np.ndarray, "draw quantity"]], Float[np.ndarray, " draw"]]
 """Maps token-weighted means of each quantity (one row per draw) to the compared effect."""

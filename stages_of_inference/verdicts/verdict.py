@@ -8,7 +8,6 @@ is missing or too thin to test (``note`` says why).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -38,13 +37,6 @@ class Verdict:
     """The table stem of the report figure that shows the evidence (its anchor is ``figure-<figure>``)."""
     note: str = ""
     """Why the verdict is inconclusive, when it is."""
-
-    def to_dict(self) -> dict[str, object]:
-        """The verdict as JSON-ready fields (NaN becomes None)."""
-        return {
-            key: None if isinstance(value, float) and math.isnan(value) else value
-            for key, value in asdict(self).items()
-        }
 
 
 def above(low: float, high: float, threshold: float = 0.0) -> str:

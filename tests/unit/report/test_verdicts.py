@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -50,7 +51,7 @@ def test_shards_of_another_run_are_not_tested(tmp_path: Path) -> None:
     results = _results_with_shards(tmp_path, n_sequences=40, recorded=12)
     evidence = model_evidence(find_models(results)[0])
     assert evidence.per_sequence is None and "do not match" in evidence.per_sequence_missing
-    verdicts = pd.DataFrame([v.to_dict() for v in claim_verdicts(results)])
+    verdicts = pd.DataFrame([asdict(v) for v in claim_verdicts(results)])
     robustness_claims = verdicts[(verdicts.figure == "robustness") & (verdicts.model == "tiny")]
     assert set(robustness_claims.verdict) == {"inconclusive"}
     assert robustness_claims.note.str.contains("do not match").all()
