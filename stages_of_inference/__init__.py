@@ -17,6 +17,7 @@ Example:
     >>> tokens = soi.load_corpus("embedded", model, n_tokens=4096, seq_len=256, seed=0)  # doctest: +SKIP
     >>> table = soi.robustness_sweep(model, tokens)  # doctest: +SKIP
     >>> soi.plots.plot_robustness(table)  # doctest: +SKIP
+    >>> soi.verdict_table(soi.claim_verdicts("results"))  # the paper's claims, tested  # doctest: +SKIP
 """
 
 from stages_of_inference import analyses, interventions, plots, scoring
@@ -51,8 +52,10 @@ from stages_of_inference.interventions import (
     swap_layers,
 )
 from stages_of_inference.models import LoadedModel, available_models, load_model
+from stages_of_inference.report.verdicts import claim_verdicts
 from stages_of_inference.stages import detect_stages
 from stages_of_inference.sweep import robustness_sweep
+from stages_of_inference.verdicts import verdict_table
 
 __version__ = "0.1.0"
 
@@ -68,6 +71,7 @@ __all__ = [
     "analyses",
     "available_models",
     "cka_matrix",
+    "claim_verdicts",
     "class_neurons",
     "classify_neurons",
     "component_norms",
@@ -92,4 +96,5 @@ __all__ = [
     "subjoiner_heads",
     "subjoiner_pattern",
     "swap_layers",
+    "verdict_table",
 ]

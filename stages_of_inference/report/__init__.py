@@ -1,7 +1,9 @@
 """The self-contained HTML report of a results folder (``results/report.html``).
 
 For each model folder of a results directory (a subfolder holding ``run.json``) the
-report overlays the paper's figures across models on relative depth, with each
+report opens with the verdict table — each claim of the paper tested on each model and
+across models (:mod:`stages_of_inference.verdicts`), linked to its figure — then overlays
+the paper's figures across models on relative depth, with each
 model's estimated stages shaded (:mod:`stages_of_inference.stages`); tabulates the
 top-1 accuracy retained under deletion and swap against the paper's 72-95 %; lists
 the stage table and the findings where a model departs from the paper; shows the
@@ -15,7 +17,9 @@ a model's folder, or evidence the toolkit rejects with a
 estimate). Any other exception is a bug and propagates.
 
 Modules: ``results`` reads the folders, ``estimates`` runs the stage estimate,
-``figures`` says which figures the report shows, ``tables`` builds its tables and
+``figures`` says which figures the report shows, ``tables`` builds its tables,
+``verdicts`` tests the paper's claims on the folder (``build_report`` also writes them
+to ``verdicts.json``) and
 ``page`` assembles and writes the page.
 
 Example:
@@ -25,5 +29,6 @@ Example:
 """
 
 from stages_of_inference.report.page import REPORT_FILE, build_report, render_report
+from stages_of_inference.report.verdicts import VERDICTS_FILE, claim_verdicts, write_verdicts
 
-__all__ = ["REPORT_FILE", "build_report", "render_report"]
+__all__ = ["REPORT_FILE", "VERDICTS_FILE", "build_report", "claim_verdicts", "render_report", "write_verdicts"]

@@ -56,6 +56,20 @@ DEPTH_FIGURES = (
 """The depth figures overlaid across models after the robustness figure."""
 
 
+def figure_anchor(table: str) -> str:
+    """The HTML id of the report figure drawn from ``table`` (the verdict table links to it).
+
+    Example:
+        >>> figure_anchor("logit_lens")
+        'figure-logit_lens'
+    """
+    return f"figure-{table}"
+
+
+ANCHORS = {spec.title: figure_anchor(spec.table) for spec in (ROBUSTNESS, *DEPTH_FIGURES)}
+"""Each overlaid figure's title -> its anchor."""
+
+
 def depth_figures(models: list[ModelResults], stages: list[pd.DataFrame]) -> list[Figure]:
     """The robustness figure, the depth figures and each model's CKA heatmap, in report order.
 
