@@ -127,7 +127,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
             file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            metadata=GGUFMetadata("qwen2", 28, "?"),
+            metadata=GGUFMetadata("qwen2", 28, "Qwen2.5 Coder 1.5B Instruct GGUF"),
             architecture="Qwen2ForCausalLM",
             extra="qwen-1.5b",
         ),
