@@ -43,5 +43,5 @@ def test_a_file_that_is_not_gguf_is_a_model_load_error(tmp_path: Path) -> None:
 def test_another_model_is_refused(tmp_path: Path, wrong: GGUFMetadata) -> None:
     path = write_gguf(tmp_path / "model.gguf")
     check_metadata(path, GGUFMetadata("qwen2", 24, "Tiny Qwen"), fix="reinstall it")
-    with pytest.raises(ModelLoadError, match="not the expected .*; reinstall it$"):
+    with pytest.raises(ModelLoadError, match=r"not the expected .*; reinstall it$"):
         check_metadata(path, wrong, fix="reinstall it")

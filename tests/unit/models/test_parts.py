@@ -39,7 +39,7 @@ def test_parts_of_the_wrong_total_size_are_refused(parts: list[Path], tmp_path: 
 
 def test_a_missing_part_is_named(parts: list[Path], tmp_path: Path) -> None:
     parts[1].unlink()
-    with pytest.raises(ModelLoadError, match="missing part files .*part02.bin"):
+    with pytest.raises(ModelLoadError, match=r"missing part files .*part02\.bin"):
         assemble(parts, tmp_path / "model.gguf", 3003)
 
 

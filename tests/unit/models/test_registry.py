@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
-from stages_of_inference.models import BUNDLED_MODELS, EMBEDDED_MODELS, available_models
-from stages_of_inference.models import registry
+from stages_of_inference.models import BUNDLED_MODELS, EMBEDDED_MODELS, available_models, registry
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -103,11 +103,11 @@ def test_parts_with_another_hash_are_refused_with_the_command_to_reinstall(parte
 
 def test_another_model_in_the_parts_is_refused_before_loading(parted_model: EmbeddedModel) -> None:
     wrong = replace(parted_model, metadata=GGUFMetadata("qwen2", 28, "Tiny Qwen"))
-    with pytest.raises(ModelLoadError, match="block_count=24.*not the expected.*block_count=28"):
+    with pytest.raises(ModelLoadError, match=r"block_count=24.*not the expected.*block_count=28"):
         embedded_gguf(wrong)
 
 
 def test_a_missing_part_package_says_how_to_install_it(parted_model: EmbeddedModel) -> None:
     missing = replace(parted_model, parts=(*parted_model.parts, ("soi_test_model_part3", "data/part03.bin")))
-    with pytest.raises(ModelLoadError, match="not installed \\(soi_test_model_part3 missing\\); install it with `pip"):
+    with pytest.raises(ModelLoadError, match=r"not installed \(soi_test_model_part3 missing\); install it with `pip"):
         embedded_gguf(missing)
