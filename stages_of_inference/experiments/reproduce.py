@@ -35,7 +35,7 @@ from stages_of_inference.experiments.neurons import NeuronsConfig
 from stages_of_inference.experiments.protocol import Experiment
 from stages_of_inference.experiments.runner import run_experiments
 from stages_of_inference.experiments.subjoiner import SubjoinerConfig
-from stages_of_inference.models import EMBEDDED_MODELS
+from stages_of_inference.models import BUNDLED_MODELS
 from stages_of_inference.report import build_report
 
 DESCRIPTION = "Run every experiment of the paper on one or more models, model by model, then build the report."
@@ -53,7 +53,7 @@ class ReproduceConfig(SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig
     that the flags appear in registry order; ``model`` is unused (``models`` replaces it).
     """
 
-    models: list[str] = option(list(EMBEDDED_MODELS), "models to run, one after the other")
+    models: list[str] = option(list(BUNDLED_MODELS), "models to run, one after the other")
     experiments: list[str] = option(
         [e.name for e in registry.EXPERIMENTS], "experiments to run (they run in registry order)"
     )

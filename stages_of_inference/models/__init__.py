@@ -6,9 +6,9 @@ Every model the toolkit touches is a TransformerLens ``TransformerBridge`` made 
 weights came from, the weight processing TransformerLens applied, dtype and device.
 :func:`available_models` lists what can be loaded here and now.
 
-Modules: ``registry`` (embedded models), ``sources`` (``ModelSource``, any name to an
-HF model), ``gguf``, ``folder``, ``hub`` (the kinds of source), ``cache`` (the cache
-folder), ``processed_weights`` (the processed-weights cache), ``bridge`` (boot and the
+Modules: ``registry`` (embedded models, their pinned hashes), ``parts`` (files inside
+packages, assembled from parts), ``sources`` (``ModelSource``, any name to an HF model),
+``gguf``, ``folder``, ``hub`` (the kinds of source), ``cache`` (the cache folder, hash checks), ``processed_weights`` (the processed-weights cache), ``bridge`` (boot and the
 record of what was applied), ``attention_guards`` (the sweep's unguarded attention),
 ``load`` (:func:`load_model`).
 """
@@ -17,6 +17,7 @@ from stages_of_inference.models.bridge import LoadedModel, bridge_from_hf
 from stages_of_inference.models.cache import CACHE_ENV_VAR, cache_dir
 from stages_of_inference.models.load import load_model
 from stages_of_inference.models.registry import (
+    BUNDLED_MODELS,
     DEFAULT_MODEL,
     EMBEDDED_MODELS,
     available_models,
@@ -24,6 +25,7 @@ from stages_of_inference.models.registry import (
 from stages_of_inference.models.sources import ModelSource, load_hf_model
 
 __all__ = [
+    "BUNDLED_MODELS",
     "CACHE_ENV_VAR",
     "DEFAULT_MODEL",
     "EMBEDDED_MODELS",

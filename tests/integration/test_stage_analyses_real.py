@@ -26,8 +26,8 @@ from stages_of_inference.tokens import bos_token_id
 
 pytestmark = pytest.mark.integration
 
-WINDOW = {"smollm2-135m": 64, "gemma-3-270m": 32}
-"""Tokens per window; Gemma's 262k vocabulary makes each lens point costly."""
+WINDOW = {"smollm2-135m": 64, "gemma-3-270m": 32, "qwen2.5-coder-0.5b": 32}
+"""Tokens per window; Gemma's 262k and Qwen's 152k vocabularies make each lens point costly."""
 
 
 def two_windows(model: TransformerBridge) -> torch.Tensor:

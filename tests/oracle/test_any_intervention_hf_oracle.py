@@ -1,8 +1,9 @@
 """Oracle tests of every kind of intervention, through the sweep's engine, against HF layer surgery by hand.
 
-The oracle is a separately built raw HF model (tiny Llama, tiny Gemma 3) whose
+The oracle is a separately built raw HF model (tiny Llama, Gemma 3, Qwen2) whose
 ``model.model.layers`` is rebuilt by hand for each order (block deletion, far swap,
-repeats, explicit orders), with ``config.layer_types`` written out by hand for Gemma 3;
+repeats, explicit orders), with ``config.layer_types`` written out by hand for Gemma 3
+(Qwen2 lists full attention in every slot);
 a component deletion zeroes the output of the HF layer's ``self_attn`` or ``mlp`` by a
 forward hook on that module. Our side runs the intervention the way the sweep does
 (from the cached residual at :func:`start_slot`, with the intervention's hooks) and as
@@ -54,7 +55,7 @@ CASES = {
     "MLP 2": (Intervention("delete_mlp", 2), [0, 1, 2, 3], "sgsg", (2, "mlp")),
     "MLP 3": (Intervention("delete_mlp", 3), [0, 1, 2, 3], "sgsg", (3, "mlp")),
 }
-ARCHITECTURES = ("llama", "gemma3")
+ARCHITECTURES = ("llama", "gemma3", "qwen2")
 
 
 @contextmanager
@@ -92,7 +93,8 @@ class TinyOracle:
             self.hf_base = log_probs(self.hf(tokens, use_cache=False).logits)
 
     def hf_log_probs(self, order: list[int], slot_types: str, target: tuple[int, str] | None) -> torch.Tensor:
-        types = slot_types if self.architecture == "gemma3" else None
+        # Gemma 3's slot types by hand; Qwen2's config lists its (all full) attention types; Llama's none
+        types = {"gemma3": slot_types, "qwen2": "g" * len(order)}.get(self.architecture)
         with hf_layer_order(self.hf, order, types), hf_zeroed(self.hf, target), torch.inference_mode():
             return log_probs(self.hf(self.tokens, use_cache=False).logits)
 

@@ -3,7 +3,7 @@
 The oracle is an independently loaded raw HF model whose decoder layer list is edited
 by hand (layers removed or reordered in ``model.model.layers``, ``config.num_hidden_layers``
 set; on Gemma 3 ``config.layer_types`` set to slot types written out by hand for each
-case, never computed by the code under test). Our interventions run on a bridge.
+case, never computed by the code under test; Qwen2 lists full attention in every slot). Our interventions run on a bridge.
 
 Tolerances, from what differs between the two sides:
 
@@ -40,6 +40,7 @@ from stages_of_inference.corpus import load_corpus
 from stages_of_inference.interventions import delete_layers, final_residual, layer_order, swap_layers
 from stages_of_inference.models import bridge_from_hf, load_hf_model, load_model
 from stages_of_inference.scoring.decode import unembed
+from tests.conftest import EMBEDDED
 from tests.tiny_models import tiny_config, tiny_hf_model
 
 pytestmark = pytest.mark.oracle
@@ -47,11 +48,13 @@ pytestmark = pytest.mark.oracle
 SEQ_LEN = 48
 COMPAT_ROUNDING_FACTOR = 4.0
 """Compatibility mode's float32 error over HF's own: twice the rounding steps, times 2 for safety."""
-SESSION_FIXTURE = {"smollm2-135m": "smollm2", "gemma-3-270m": "gemma3"}
-N_LAYERS = {"smollm2-135m": 30, "gemma-3-270m": 18}
+SESSION_FIXTURE = {"smollm2-135m": "smollm2", "gemma-3-270m": "gemma3", "qwen2.5-coder-0.5b": "qwen05"}
+N_LAYERS = {"smollm2-135m": 30, "gemma-3-270m": 18, "qwen2.5-coder-0.5b": 24}
 
 # Gemma 3 270M's slot types, written out by hand: "s" sliding, "g" global (layers 5, 11, 17).
 GEMMA_TYPES = "sssssgsssssgsssssg"
+# Qwen2's config lists a type per slot too: full attention everywhere (it slides in no layer).
+SLOT_TYPES = {"smollm2-135m": None, "gemma-3-270m": GEMMA_TYPES, "qwen2.5-coder-0.5b": "g" * 24}
 # (description, our context factory, the HF execution order, Gemma's slot types for it by hand)
 CASES = {
     "smollm2-135m": [
@@ -72,6 +75,12 @@ CASES = {
             [i for i in range(18) if i != 5],
             "ssssssssssgsssssg",
         ),
+    ],
+    "qwen2.5-coder-0.5b": [
+        ("delete 0", lambda m: delete_layers(m, [0]), list(range(1, 24)), "g" * 23),
+        ("delete 12", lambda m: delete_layers(m, [12]), [i for i in range(24) if i != 12], "g" * 23),
+        ("delete 23", lambda m: delete_layers(m, [23]), list(range(23)), "g" * 23),
+        ("swap 10-11", lambda m: swap_layers(m, 10, 11), [*range(10), 11, 10, *range(12, 24)], "g" * 24),
     ],
 }
 
@@ -162,7 +171,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module", params=list(CASES))
+@pytest.fixture(scope="module", params=EMBEDDED)
 def oracle(request: pytest.FixtureRequest) -> Iterator[Oracle]:
     """Loaded once per model and module, freed before the next model loads."""
     built = Oracle(str(request.param))
@@ -178,13 +187,13 @@ def compat_model(request: pytest.FixtureRequest, name: str):
 def test_plain_forwards_agree(oracle: Oracle, request: pytest.FixtureRequest) -> None:
     """The control: no intervention, the bridges equal HF (whose slot types are the hand-written ones)."""
     types = getattr(oracle.hf.config, "layer_types", None)
-    if oracle.name == "gemma-3-270m":
-        assert types == [SLOT_TYPE[kind] for kind in GEMMA_TYPES]
+    slot_types = SLOT_TYPES[oracle.name]
+    assert types == (None if slot_types is None else [SLOT_TYPE[kind] for kind in slot_types])
     with torch.inference_mode():
         compat = log_probs(compat_model(request, oracle.name)(oracle.tokens))
     assert torch.equal(oracle.raw_base, oracle.hf_base)
     unchanged = list(range(N_LAYERS[oracle.name]))
-    assert (compat - oracle.hf_base).abs().max() <= compat_bound(oracle, unchanged, GEMMA_TYPES if types else None)
+    assert (compat - oracle.hf_base).abs().max() <= compat_bound(oracle, unchanged, slot_types)
 
 
 def test_interventions_equal_hand_edited_hf(oracle: Oracle, request: pytest.FixtureRequest) -> None:

@@ -31,6 +31,9 @@ from tests.tiny_models import tiny_hf_model
 
 pytestmark = pytest.mark.oracle
 
+RMS_NORM = ("llama", "gemma3", "qwen2")
+"""The tiny architectures with RMSNorm (the others have LayerNorm)."""
+
 
 def final_norm(hf_model: PreTrainedModel, architecture: str) -> torch.nn.Module:
     """The HF module applied between the last block and the unembedding."""
@@ -49,7 +52,7 @@ def plain_norm(
     ``scale`` replaces the vector's own root-mean-square (the old shortcut).
     """
     weight = norm.weight.detach().double().numpy()
-    if architecture in ("llama", "gemma3"):
+    if architecture in RMS_NORM:
         eps = norm.eps if hasattr(norm, "eps") else norm.variance_epsilon
         own = np.sqrt((hidden**2).mean(-1, keepdims=True) + eps)
         gain = 1.0 + weight if architecture == "gemma3" else weight
@@ -174,7 +177,7 @@ def test_every_point_equals_hand_decoding_of_hf_hidden_states(
     last = states[-1]
     final_scale = None
     if reuse_final_norm_scale:
-        centred = last if architecture in ("llama", "gemma3") else last - last.mean(-1, keepdims=True)
+        centred = last if architecture in RMS_NORM else last - last.mean(-1, keepdims=True)
         eps = getattr(norm, "eps", None) or norm.variance_epsilon
         final_scale = rows(np.sqrt((centred**2).mean(-1, keepdims=True) + eps))
     n_docs, n_pos = tiny_tokens.shape

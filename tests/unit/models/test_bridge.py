@@ -14,7 +14,7 @@ from tests.tiny_models import tiny_hf_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-NORMS = {"llama": "RMS", "gemma3": "RMS", "neox": "LN", "gpt2": "LN"}
+NORMS = {"llama": "RMS", "gemma3": "RMS", "qwen2": "RMS", "neox": "LN", "gpt2": "LN"}
 
 
 def test_the_record_is_what_transformer_lens_did(architecture: str, tiny_tokenizer: PreTrainedTokenizerFast) -> None:
