@@ -317,13 +317,15 @@ def repair_by_layer(table: pd.DataFrame) -> pd.DataFrame:
         table: A :func:`self_repair` table (e.g. of every single deletion).
 
     Returns:
-        One row per layer: ``layer``, ``point`` (``layer + 1``), ``mean_repair``
+        One row per layer: ``layer``, ``point`` (``layer + 1``), ``relative_depth``
+        (``point / L``), ``mean_repair``
         (nats), ``mean_repair_fraction`` (over the interventions with positive
         damage), ``n_interventions`` (those changed before this layer), sorted by layer.
 
     Example:
         >>> table = pd.DataFrame({"point": [1, 2, 1, 2], "layer": [0, 1, 0, 1], "changed_point": [1, 1, -1, -1],
-        ...     "repair": [0.0, 0.3, 0.0, 0.0], "repair_fraction": [0.0, 0.6, np.nan, np.nan]})
+        ...     "relative_depth": [0.5, 1.0, 0.5, 1.0], "repair": [0.0, 0.3, 0.0, 0.0],
+        ...     "repair_fraction": [0.0, 0.6, np.nan, np.nan]})
         >>> repair_by_layer(table)[["layer", "mean_repair", "n_interventions"]].values.tolist()
         [[1.0, 0.3, 1.0]]
     """
@@ -337,4 +339,5 @@ def repair_by_layer(table: pd.DataFrame) -> pd.DataFrame:
         }
     ).reset_index()
     summary.insert(1, "point", summary.layer + 1)
+    summary.insert(2, "relative_depth", grouped.relative_depth.first().to_numpy())
     return summary

@@ -32,6 +32,7 @@ from stages_of_inference.experiments.logit_lens import LogitLensConfig
 from stages_of_inference.experiments.neurons import NeuronsConfig
 from stages_of_inference.experiments.protocol import Experiment
 from stages_of_inference.experiments.runner import run_experiments
+from stages_of_inference.experiments.self_repair import SelfRepairConfig
 from stages_of_inference.experiments.subjoiner import SubjoinerConfig
 from stages_of_inference.models import EMBEDDED_MODELS
 from stages_of_inference.report import build_report
@@ -40,7 +41,7 @@ DESCRIPTION = "Run every experiment of the paper on one or more models, model by
 
 
 @dataclass
-class ReproduceConfig(SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
+class ReproduceConfig(SelfRepairConfig, SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
     """The run settings and every experiment's options, applied to several models.
 
     The bases are the configs of the experiments that have options, last first, so
