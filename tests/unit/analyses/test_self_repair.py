@@ -116,6 +116,13 @@ def test_an_intervention_that_does_not_fit_is_refused(tiny_model, tiny_tokens) -
 
 def test_repair_by_layer_ignores_unchanged_interventions() -> None:
     table = pd.DataFrame(
-        {"point": [1, 2], "layer": [0, 1], "changed_point": [-1, -1], "repair": [0.0, 0.0], "repair_fraction": np.nan}
+        {
+            "point": [1, 2],
+            "layer": [0, 1],
+            "relative_depth": [0.5, 1.0],
+            "changed_point": [-1, -1],
+            "repair": [0.0, 0.0],
+            "repair_fraction": np.nan,
+        }
     )
     assert repair_by_layer(table).empty
