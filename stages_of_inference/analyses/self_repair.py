@@ -68,6 +68,7 @@ from stages_of_inference.tokens import check_windows, prediction_targets, scored
 
 NORMS = {"resid_norm": None, "attn_out_norm": "hook_attn_out", "mlp_out_norm": "hook_mlp_out"}
 """Norm column -> the per-block hook it reads (the residual norm is of the aligned point itself)."""
+_HOOKS = [hook for hook in NORMS.values() if hook]
 
 _KL = METRICS.index("kl_to_final")
 
@@ -187,9 +188,6 @@ def self_repair(
         for intervention, sums in zip(chosen, intervened, strict=True)
     ]
     return pd.concat(frames, ignore_index=True)
-
-
-_HOOKS = [hook for hook in NORMS.values() if hook]
 
 
 def _changed(intervention: Intervention, n_layers: int) -> int:
