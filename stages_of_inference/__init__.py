@@ -23,6 +23,7 @@ Example:
 from stages_of_inference import analyses, interventions, plots, scoring
 from stages_of_inference.analyses.attention import previous_token_attention
 from stages_of_inference.analyses.cka import cka_matrix
+from stages_of_inference.analyses.commit_depth import commit_depth
 from stages_of_inference.analyses.logit_lens import logit_lens, logit_lens_top_tokens
 from stages_of_inference.analyses.neurons import (
     class_neurons,
@@ -31,6 +32,7 @@ from stages_of_inference.analyses.neurons import (
     neuron_vocab_moments,
 )
 from stages_of_inference.analyses.norms import component_norms
+from stages_of_inference.analyses.self_repair import repair_by_layer, self_repair
 from stages_of_inference.analyses.subjoiner import subjoiner_heads, subjoiner_pattern
 from stages_of_inference.corpus import load_corpus
 from stages_of_inference.errors import (
@@ -74,6 +76,7 @@ __all__ = [
     "claim_verdicts",
     "class_neurons",
     "classify_neurons",
+    "commit_depth",
     "component_norms",
     "delete_attention",
     "delete_layers",
@@ -91,8 +94,10 @@ __all__ = [
     "neuron_vocab_moments",
     "plots",
     "previous_token_attention",
+    "repair_by_layer",
     "robustness_sweep",
     "scoring",
+    "self_repair",
     "subjoiner_heads",
     "subjoiner_pattern",
     "swap_layers",

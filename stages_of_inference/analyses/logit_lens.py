@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -37,6 +38,7 @@ from stages_of_inference.scoring.workspace import Workspace, chunk_rows
 from stages_of_inference.tokens import (
     bos_token_id,
     check_windows,
+    n_scored,
     prediction_targets,
     scored_positions,
 )
@@ -167,26 +169,110 @@ def _prediction_rows(activation: Float[Tensor, "batch pos *rest"]) -> Float[Tens
     return activation[:, scored_positions(activation.shape[1])].flatten(0, 1)
 
 
-def _batch_sums(
+def lens_token_metrics(
     model: LoadedModel,
     residuals: list[Float[Tensor, "rows d_model"]],
     final_logits: Float[Tensor, "rows d_vocab"],
     targets: Int[Tensor, " rows"],
-    final_scale: Float[Tensor, "rows 1"] | None,
-) -> Float[Tensor, "point metric"]:
-    """Sum each point's token metrics over a batch, decoding a chunk of rows at a time."""
-    sums = torch.zeros(len(residuals), len(METRICS), dtype=torch.float64)
+    final_scale: Float[Tensor, "rows 1"] | None = None,
+) -> Iterator[tuple[slice, Float[Tensor, "point chunk metric"]]]:
+    """The :data:`METRICS` of every token at every point, one chunk of rows at a time.
+
+    The one home of "decode the residuals of some points and score them against a
+    final output": the logit lens, the commit depth and the self-repair curves all
+    read their per-token numbers from here. Each chunk's ``[rows, d_vocab]`` logits
+    are built, scored and dropped point by point, so memory stays bounded.
+
+    Args:
+        model: A ``TransformerBridge``.
+        residuals: One ``[rows, d_model]`` residual per point (any points: an
+            intervened model's too).
+        final_logits: The output the lens is compared with (``kl_to_final``,
+            ``agreement_with_final``), usually the original model's.
+        targets: The true next token of each row.
+        final_scale: The old shortcut's norm scale (see :func:`lens_logits`).
+
+    Yields:
+        ``(rows, metrics)``: the slice of rows of the chunk and its ``[point, chunk,
+        metric]`` values, metrics in :data:`METRICS` order.
+    """
     chunk = chunk_rows(final_logits.shape[-1])
     workspace = Workspace()
     for start in range(0, targets.shape[0], chunk):
         rows = slice(start, start + chunk)
         final = Distribution.from_logits(final_logits[rows], where="the model's output")
         scale = None if final_scale is None else final_scale[rows]
+        values = []
         for point, resid in enumerate(residuals):
             logits = lens_logits(model, resid[rows], scale, workspace)
             where = f"the logit lens at point {point}"
-            sums[point] += point_metrics(final, logits, targets[rows], where, workspace).double().sum(0)
-    return sums
+            values.append(point_metrics(final, logits, targets[rows], where, workspace))
+        yield rows, torch.stack(values)
+
+
+@dataclass
+class LensChunk:
+    """The lens's per-token metrics on a chunk of scored (position -> next token) pairs of a corpus."""
+
+    sequences: Int[Tensor, " rows"]
+    """The window (row of ``tokens``) of each pair."""
+    positions: Int[Tensor, " rows"]
+    """The position that predicts (``1..T-2``)."""
+    targets: Int[Tensor, " rows"]
+    """The true next token."""
+    final_top1: Int[Tensor, " rows"]
+    """The model's own top-1 next token."""
+    metrics: Float[Tensor, "point rows metric"]
+    """The :data:`METRICS` at points ``0..L``."""
+
+
+def lens_chunks(
+    model: LoadedModel,
+    tokens: Int[Tensor, "batch pos"],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    reuse_final_norm_scale: bool = False,
+    progress: bool = True,
+    description: str = "logit lens",
+) -> Iterator[LensChunk]:
+    """Run the model batch by batch and yield the lens's per-token metrics at every point.
+
+    One pass over the corpus and the points ``0..L`` (see the module docstring);
+    :func:`logit_lens` averages these chunks, other analyses keep them per token.
+
+    Raises:
+        ConfigError: ``tokens`` is empty or its windows are shorter than 3 tokens.
+
+    Example:
+        >>> chunk = next(lens_chunks(model, tokens))  # doctest: +SKIP
+        >>> chunk.metrics.shape  # [point, rows, metric]  # doctest: +SKIP
+        torch.Size([31, 1016, 6])
+    """
+    check_windows(tokens, what="the logit lens")
+    names = residual_hook_names(n_layers_of(model))
+    hooks = [*names, FINAL_SCALE_HOOK] if reuse_final_norm_scale else names
+    n_batches = -(-tokens.shape[0] // batch_size)
+    n_predicting = n_scored(tokens.shape[1])
+    batches = cached_batches(model, tokens, hooks, batch_size)
+    first = 0
+    for batch, logits, cache in tqdm(batches, total=n_batches, disable=not progress, desc=description):
+        scale = _prediction_rows(cache[FINAL_SCALE_HOOK]) if reuse_final_norm_scale else None
+        targets = prediction_targets(batch).flatten()
+        with torch.inference_mode():
+            residuals = [_prediction_rows(cache[name]) for name in names]
+            final_logits = _prediction_rows(logits)
+            scored = list(lens_token_metrics(model, residuals, final_logits, targets, scale))
+            final_top1 = final_logits.argmax(-1)
+        flat = torch.arange(targets.shape[0])
+        for rows, metrics in scored:
+            yield LensChunk(
+                sequences=first + flat[rows] // n_predicting,
+                positions=1 + flat[rows] % n_predicting,
+                targets=targets[rows],
+                final_top1=final_top1[rows],
+                metrics=metrics,
+            )
+        first += batch.shape[0]
 
 
 def logit_lens(
@@ -222,25 +308,26 @@ def logit_lens(
         >>> table.loc[table.point == table.point.max(), "kl_to_final"].item() < 1e-5  # doctest: +SKIP
         True
     """
-    check_windows(tokens, what="the logit lens")
-    n_layers = n_layers_of(model)
-    names = residual_hook_names(n_layers)
-    hooks = [*names, FINAL_SCALE_HOOK] if reuse_final_norm_scale else names
-    sums = torch.zeros(n_layers + 1, len(METRICS), dtype=torch.float64)
+    n_points = n_layers_of(model) + 1
+    sums = torch.zeros(n_points, len(METRICS), dtype=torch.float64)
     n_tokens = 0
-    n_batches = -(-tokens.shape[0] // batch_size)
-    batches = cached_batches(model, tokens, hooks, batch_size)
-    for batch, logits, cache in tqdm(batches, total=n_batches, disable=not progress, desc="logit lens"):
-        scale = _prediction_rows(cache[FINAL_SCALE_HOOK]) if reuse_final_norm_scale else None
-        targets = prediction_targets(batch).flatten()
-        with torch.inference_mode():
-            residuals = [_prediction_rows(cache[name]) for name in names]
-            sums += _batch_sums(model, residuals, _prediction_rows(logits), targets, scale)
-        n_tokens += targets.numel()
-    return _lens_table(sums / n_tokens, n_tokens)
+    chunks = lens_chunks(
+        model, tokens, batch_size=batch_size, reuse_final_norm_scale=reuse_final_norm_scale, progress=progress
+    )
+    for chunk in chunks:
+        for point in range(n_points):
+            sums[point] += chunk.metrics[point].double().sum(0)
+        n_tokens += chunk.targets.numel()
+    return lens_table(sums / n_tokens, n_tokens)
 
 
-def _lens_table(means: Float[Tensor, "point metric"], n_tokens: int) -> pd.DataFrame:
+def lens_table(means: Float[Tensor, "point metric"], n_tokens: int) -> pd.DataFrame:
+    """The table of :func:`logit_lens` from the mean :data:`METRICS` at points ``0..L``.
+
+    Example:
+        >>> lens_table(torch.zeros(3, len(METRICS)), 10)[["layer", "point", "relative_depth"]].values.tolist()
+        [[-1.0, 0.0, 0.0], [0.0, 1.0, 0.5], [1.0, 2.0, 1.0]]
+    """
     n_points = means.shape[0]
     table = pd.DataFrame(means.numpy(), columns=list(METRICS))
     table.insert(0, "layer", range(-1, n_points - 1))

@@ -2,7 +2,7 @@
 
 Example:
     >>> [experiment.name for experiment in EXPERIMENTS]
-    ['robustness', 'logit_lens', 'attention', 'norms', 'neurons', 'cka', 'subjoiner']
+    ['robustness', 'logit_lens', 'attention', 'norms', 'neurons', 'cka', 'subjoiner', 'commit_depth', 'self_repair']
     >>> BY_NAME["attention"].description
     'Mean attention to the previous k tokens, per layer and per head (paper section 4).'
 """
@@ -14,10 +14,12 @@ from typing import Any
 from stages_of_inference.experiments import (
     attention,
     cka,
+    commit_depth,
     logit_lens,
     neurons,
     norms,
     robustness,
+    self_repair,
     subjoiner,
 )
 from stages_of_inference.experiments.protocol import Experiment
@@ -30,6 +32,8 @@ EXPERIMENTS: tuple[Experiment[Any], ...] = (
     neurons.EXPERIMENT,
     cka.EXPERIMENT,
     subjoiner.EXPERIMENT,
+    commit_depth.EXPERIMENT,
+    self_repair.EXPERIMENT,
 )
 """The experiments run for every model, in this order (the cheap robustness tables first)."""
 

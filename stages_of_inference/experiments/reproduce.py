@@ -34,6 +34,7 @@ from stages_of_inference.experiments.logit_lens import LogitLensConfig
 from stages_of_inference.experiments.neurons import NeuronsConfig
 from stages_of_inference.experiments.protocol import Experiment
 from stages_of_inference.experiments.runner import run_experiments
+from stages_of_inference.experiments.self_repair import SelfRepairConfig
 from stages_of_inference.experiments.subjoiner import SubjoinerConfig
 from stages_of_inference.models import BUNDLED_MODELS
 from stages_of_inference.report import build_report
@@ -46,7 +47,7 @@ DEFAULT_FAMILIES = ("default", "blocks", "components")
 
 
 @dataclass
-class ReproduceConfig(SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
+class ReproduceConfig(SelfRepairConfig, SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
     """The run settings and every experiment's options, applied to several models.
 
     The bases are the configs of the experiments that have options, last first, so

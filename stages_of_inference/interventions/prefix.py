@@ -127,12 +127,15 @@ def intervened_residual(
     batch: Int[Tensor, "batch pos"],
     intervention: Intervention,
     resid_pres: Sequence[Float[Tensor, "batch pos d_model"]],
+    *,
+    extra_hooks: HookList | None = None,
 ) -> Float[Tensor, "batch pos d_model"]:
     """The unembedding's input under ``intervention``, run from the original model's cached prefix.
 
     ``resid_pres`` are the residuals entering every slot of the original model (from
     ``final_residual(model, batch, cache_resid_pre=True)``); the forward starts at
-    :func:`start_slot` with the hooks the intervention needs.
+    :func:`start_slot` with the hooks the intervention needs, and ``extra_hooks``
+    (e.g. hooks that read the blocks it runs).
     """
     n_layers = n_layers_of(model)
     start = start_slot(intervention, n_layers)
@@ -142,6 +145,6 @@ def intervened_residual(
         order=intervention.order(n_layers),
         start=start,
         start_residual=resid_pres[start],
-        hooks=intervention.hooks(),
+        hooks=[*intervention.hooks(), *(extra_hooks or [])],
     )
     return final

@@ -12,11 +12,13 @@ import plotly.graph_objects as go
 from stages_of_inference.errors import StagesError
 from stages_of_inference.plots.attention import plot_previous_token_attention
 from stages_of_inference.plots.cka import plot_cka
+from stages_of_inference.plots.commit_depth import plot_commit_by_class, plot_commit_distribution, plot_exit_curves
 from stages_of_inference.plots.families import plot_all_swaps, plot_block_deletions, plot_component_deletions
 from stages_of_inference.plots.logit_lens import plot_logit_lens
 from stages_of_inference.plots.neurons import plot_neuron_counts
 from stages_of_inference.plots.norms import plot_component_norms
 from stages_of_inference.plots.robustness import plot_robustness
+from stages_of_inference.plots.self_repair import plot_repair_by_layer, plot_repair_heatmap
 from stages_of_inference.plots.stages import add_stage_bands
 from stages_of_inference.plots.style import combine_tables
 from stages_of_inference.report.results import ModelResults, neuron_counts_of
@@ -38,6 +40,8 @@ class FigureSpec:
     """The x axis is the logit lens's ``point / L`` (stage bands are placed accordingly)."""
     prepare: Callable[[ModelResults], pd.DataFrame | None] | None = None
     """Derives the plotted table from a model's folder (default: the table itself)."""
+    stage_bands: bool = True
+    """Shade the estimated stages (False for an x axis that is not depth)."""
 
     def table_of(self, model: ModelResults) -> pd.DataFrame | None:
         """The table this figure plots for ``model``, or None when its folder lacks it."""
@@ -54,6 +58,25 @@ DEPTH_FIGURES = (
     FigureSpec("Norms of each block's outputs", "norms", plot_component_norms),
 )
 """The depth figures overlaid across models after the robustness figure."""
+
+SETTLING_FIGURES = (
+    FigureSpec(
+        "Where the prediction settles: tokens committing at each point",
+        "commit_depth_distribution",
+        plot_commit_distribution,
+        lens_points=True,
+    ),
+    FigureSpec("Exit at point ℓ", "commit_depth_exit", plot_exit_curves, lens_points=True),
+    FigureSpec(
+        "Commit depth by token class",
+        "commit_depth_by_class",
+        plot_commit_by_class,
+        prepare=lambda model: model.get("commit_depth_tokens"),
+        stage_bands=False,
+    ),
+    FigureSpec("Which layers repair a deletion", "self_repair_by_layer", plot_repair_by_layer, lens_points=True),
+)
+"""Where predictions settle and how layers repair (``docs/settling.md``), after the depth figures."""
 
 
 def figure_anchor(table: str) -> str:
@@ -77,7 +100,13 @@ def depth_figures(models: list[ModelResults], stages: list[pd.DataFrame]) -> lis
     :class:`StagesError`), is a note instead; any other exception propagates.
     """
     figures = [_overlaid(spec, models, stages) for spec in (ROBUSTNESS, *DEPTH_FIGURES)]
-    return figures + cka_figures(models)
+    settling = [_overlaid(spec, models, stages) for spec in SETTLING_FIGURES if _any_table(spec, models)]
+    return figures + cka_figures(models) + settling + self_repair_figures(models)
+
+
+def _any_table(spec: FigureSpec, models: list[ModelResults]) -> bool:
+    """Whether some model folder holds the figure's table (these figures are optional: no note without one)."""
+    return any(model.get(spec.table) is not None for model in models)
 
 
 def _overlaid(spec: FigureSpec, models: list[ModelResults], stages: list[pd.DataFrame]) -> Figure:
@@ -89,7 +118,7 @@ def _overlaid(spec: FigureSpec, models: list[ModelResults], stages: list[pd.Data
     if not present:
         return spec.title, f"no {spec.table} table"
     figure = spec.plot(combine_tables(present))
-    for table in stages:
+    for table in stages if spec.stage_bands else []:
         add_stage_bands(figure, table, opacity_scale=1 / len(stages), lens_points=spec.lens_points)
     return spec.title, figure
 
@@ -142,4 +171,15 @@ def family_figures(models: list[ModelResults], stages: dict[str, pd.DataFrame]) 
             except StagesError as error:
                 figure = f"skipped: {error}"
             figures.append((f"{title}: {model.name}", figure))
+    return figures
+
+
+def self_repair_figures(models: list[ModelResults]) -> list[Figure]:
+    """A deleted layer x later layer heatmap of the excess KL for each model with a ``self_repair`` table."""
+    figures: list[Figure] = []
+    for model in models:
+        table = model.get("self_repair")
+        if table is not None:
+            title = f"Excess KL after deleting one layer: {model.name}"
+            figures.append((f"Self-repair: {model.name}", plot_repair_heatmap(table, title=title)))
     return figures

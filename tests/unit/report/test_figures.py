@@ -1,14 +1,18 @@
-"""The report's family figures: one per model and family table present, none without, stages shaded."""
+"""Unit tests of stages_of_inference.report.figures: family and settling figures appear when their tables exist."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from stages_of_inference.experiments import commit_depth, self_repair
+from stages_of_inference.experiments.config import ExperimentConfig
+from stages_of_inference.experiments.self_repair import SelfRepairConfig
 from stages_of_inference.report import build_report
-from stages_of_inference.report.figures import family_figures
-from stages_of_inference.report.results import ModelResults
+from stages_of_inference.report.figures import depth_figures, family_figures
+from stages_of_inference.report.results import ModelResults, find_models
 from stages_of_inference.stages import detect_stages
 from tests.unit.plots.test_families import family_table
 from tests.unit.report.conftest import attention, robustness, write_results
@@ -53,3 +57,29 @@ def test_the_page_has_a_family_section_only_when_a_folder_holds_a_family(tmp_pat
     section = page[page.index("<h2>Beyond the paper: intervention families</h2>") :]
     assert section.count('<div class="figure">') == 3
     assert page.count('<div class="figure">') == 2 + 3  # robustness and attention, then the families
+
+
+SETTLING_TITLES = (
+    "Where the prediction settles: tokens committing at each point",
+    "Exit at point ℓ",
+    "Commit depth by token class",
+    "Which layers repair a deletion",
+    "Self-repair: tiny",
+)
+
+
+def test_without_their_tables_the_settling_figures_are_absent(results_dir: Path) -> None:
+    titles = [title for title, _ in depth_figures(find_models(results_dir), [])]
+    assert not set(SETTLING_TITLES) & set(titles)
+
+
+@pytest.mark.usefixtures("single_thread")
+def test_the_settling_figures_are_drawn_from_saved_tables(tiny_model, tiny_tokens, tmp_path: Path) -> None:
+    commit = commit_depth.compute(tiny_model, tiny_tokens, ExperimentConfig(model="tiny"))
+    repair = self_repair.compute(tiny_model, tiny_tokens, SelfRepairConfig(model="tiny", repair_tokens=24))
+    tables = {"robustness": robustness(), "attention": attention(), **commit.tables, **repair.tables}
+    results = write_results(tmp_path / "results", "tiny", tables)
+    figures = dict(depth_figures(find_models(results), []))
+    for title in SETTLING_TITLES:
+        assert not isinstance(figures[title], str), title
+    assert "Exit at point ℓ" in build_report(results).read_text()
