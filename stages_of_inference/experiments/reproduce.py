@@ -31,6 +31,7 @@ from stages_of_inference.experiments.config import option
 from stages_of_inference.experiments.logit_lens import LogitLensConfig
 from stages_of_inference.experiments.neurons import NeuronsConfig
 from stages_of_inference.experiments.protocol import Experiment
+from stages_of_inference.experiments.prune import PruneConfig
 from stages_of_inference.experiments.runner import run_experiments
 from stages_of_inference.experiments.subjoiner import SubjoinerConfig
 from stages_of_inference.models import EMBEDDED_MODELS
@@ -40,16 +41,18 @@ DESCRIPTION = "Run every experiment of the paper on one or more models, model by
 
 
 @dataclass
-class ReproduceConfig(SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
+class ReproduceConfig(PruneConfig, SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
     """The run settings and every experiment's options, applied to several models.
 
     The bases are the configs of the experiments that have options, last first, so
-    that the flags appear in registry order; ``model`` is unused (``models`` replaces it).
+    that the flags appear in registry order (then the extra experiments'); ``model`` is
+    unused (``models`` replaces it).
     """
 
     models: list[str] = option(list(EMBEDDED_MODELS), "models to run, one after the other")
     experiments: list[str] = option(
-        [e.name for e in registry.EXPERIMENTS], "experiments to run (they run in registry order)"
+        [e.name for e in registry.EXPERIMENTS],
+        "experiments to run (they run in registry order); add 'prune' for the pruning planner",
     )
 
 

@@ -3,7 +3,7 @@
 ``style`` holds what all figures share (one colour per model, grouping a table by
 model, uncertainty bands, the depth axis titles) and ``stages`` shades estimated
 stages behind a figure; each other module draws one family of figures from the tables
-of :mod:`stages_of_inference.analyses`, the sweep and the stage estimate.
+of :mod:`stages_of_inference.analyses`, the sweep, the stage estimate and the pruning planner.
 
 Example:
     >>> import stages_of_inference as soi
@@ -18,6 +18,7 @@ from stages_of_inference.plots.logit_lens import (
 )
 from stages_of_inference.plots.neurons import plot_neuron_counts
 from stages_of_inference.plots.norms import plot_component_norms
+from stages_of_inference.plots.pruning import plot_pruning
 from stages_of_inference.plots.robustness import plot_robustness
 from stages_of_inference.plots.stages import add_stage_bands
 from stages_of_inference.plots.style import combine_tables, model_colours
@@ -33,6 +34,7 @@ __all__ = [
     "plot_logit_lens",
     "plot_neuron_counts",
     "plot_previous_token_attention",
+    "plot_pruning",
     "plot_robustness",
     "plot_subjoiner_pattern",
     "plot_top_tokens_heatmap",
