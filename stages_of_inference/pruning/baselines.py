@@ -104,7 +104,7 @@ def angular_distance_plan(angular_distances: pd.DataFrame, n_deleted: int) -> li
     return list(range(int(best.block_start), int(best.block_start) + n_deleted))
 
 
-def check_budget(n_deleted: int, n_layers: int, *, flag: str = "max_layers") -> None:
+def check_budget(n_deleted: int, n_layers: int) -> None:
     """Refuse a number of layers to delete outside ``1 .. n_layers - 1``.
 
     Raises:
@@ -112,6 +112,6 @@ def check_budget(n_deleted: int, n_layers: int, *, flag: str = "max_layers") -> 
     """
     if isinstance(n_deleted, bool) or not isinstance(n_deleted, int) or not 1 <= n_deleted < n_layers:
         raise ConfigError(
-            f"{flag}={n_deleted!r} is not a number of layers to delete from a {n_layers}-layer model; "
+            f"cannot delete {n_deleted!r} layers of a {n_layers}-layer model (max_layers, --layers); "
             f"pass an integer between 1 and {n_layers - 1}"
         )

@@ -138,7 +138,7 @@ def split_held_out(
     n_held = round(held_out * n_windows)
     if not 0 < held_out < 1 or n_held < 1 or n_held >= n_windows:
         raise ConfigError(
-            f"held_out={held_out} of {n_windows} windows leaves "
+            f"held_out={held_out} (--held-out) of {n_windows} windows leaves "
             f"{n_windows - n_held} selection and {n_held} held-out windows; "
             "pass a held-out fraction in (0, 1) and enough tokens for at least 2 windows"
         )
@@ -187,10 +187,10 @@ def prune_plan(
     n_layers = n_layers_of(model)
     check_budget(max_layers, n_layers)
     if strategy not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {strategy!r}; use one of {', '.join(map(repr, STRATEGIES))}")
+        raise ConfigError(f"unknown strategy {strategy!r} (--strategy); use one of {', '.join(map(repr, STRATEGIES))}")
     width = 1 if strategy == "greedy" else beam_width
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ConfigError(f"beam_width={beam_width!r} must be an integer of at least 1")
+        raise ConfigError(f"beam_width={beam_width!r} (--beam-width) must be an integer of at least 1")
     check_windows(tokens, what="the pruning planner")
     selection, held = split_held_out(tokens, held_out)
     layer_scores, angular = residual_similarity(model, selection, batch_size=batch_size)
