@@ -4,7 +4,8 @@ A toolkit on TransformerLens 4 reproducing and extending Lad, Lee, Gurnee and
 Tegmark, "The Remarkable Robustness of LLMs: Stages of Inference?" (arXiv 2406.19384).
 
 The public API comes in tiers. ``soi.*`` holds the verbs of a notebook session: load a
-model and a corpus, intervene, sweep, run an analysis, place the stages. Figures live
+model and a corpus, intervene, sweep, run an analysis, place the stages, plan which layers
+to prune (:func:`~stages_of_inference.pruning.prune_plan`). Figures live
 under :mod:`soi.plots <stages_of_inference.plots>`; the building blocks for composing
 your own analyses under their subpackages: hook functions and layer layouts in
 :mod:`soi.interventions <stages_of_inference.interventions>`, per-token metrics and
@@ -20,7 +21,7 @@ Example:
     >>> soi.verdict_table(soi.claim_verdicts("results"))  # the paper's claims, tested  # doctest: +SKIP
 """
 
-from stages_of_inference import analyses, interventions, plots, scoring
+from stages_of_inference import analyses, interventions, plots, pruning, scoring
 from stages_of_inference.analyses.attention import previous_token_attention
 from stages_of_inference.analyses.cka import cka_matrix
 from stages_of_inference.analyses.commit_depth import commit_depth
@@ -54,6 +55,7 @@ from stages_of_inference.interventions import (
     swap_layers,
 )
 from stages_of_inference.models import LoadedModel, available_models, load_model
+from stages_of_inference.pruning import PrunePlan, prune_plan
 from stages_of_inference.report.verdicts import claim_verdicts
 from stages_of_inference.stages import detect_stages
 from stages_of_inference.sweep import robustness_sweep
@@ -68,6 +70,7 @@ __all__ = [
     "LoadedModel",
     "ModelLoadError",
     "NumericalError",
+    "PrunePlan",
     "ResultsError",
     "StagesError",
     "analyses",
@@ -94,6 +97,8 @@ __all__ = [
     "neuron_vocab_moments",
     "plots",
     "previous_token_attention",
+    "prune_plan",
+    "pruning",
     "repair_by_layer",
     "robustness_sweep",
     "scoring",

@@ -3,6 +3,8 @@
 Example:
     >>> [experiment.name for experiment in EXPERIMENTS]
     ['robustness', 'logit_lens', 'attention', 'norms', 'neurons', 'cka', 'subjoiner', 'commit_depth', 'self_repair']
+    >>> [experiment.name for experiment in EXTRA_EXPERIMENTS]
+    ['prune']
     >>> BY_NAME["attention"].description
     'Mean attention to the previous k tokens, per layer and per head (paper section 4).'
 """
@@ -18,6 +20,7 @@ from stages_of_inference.experiments import (
     logit_lens,
     neurons,
     norms,
+    prune,
     robustness,
     self_repair,
     subjoiner,
@@ -37,5 +40,8 @@ EXPERIMENTS: tuple[Experiment[Any], ...] = (
 )
 """The experiments run for every model, in this order (the cheap robustness tables first)."""
 
-BY_NAME: dict[str, Experiment[Any]] = {experiment.name: experiment for experiment in EXPERIMENTS}
+EXTRA_EXPERIMENTS: tuple[Experiment[Any], ...] = (prune.EXPERIMENT,)
+"""Experiments beyond the paper's: run only when named (``--experiments prune``, ``python -m experiments.prune``)."""
+
+BY_NAME: dict[str, Experiment[Any]] = {experiment.name: experiment for experiment in (*EXPERIMENTS, *EXTRA_EXPERIMENTS)}
 """Each experiment by its name."""

@@ -33,6 +33,7 @@ from stages_of_inference.experiments.config import option
 from stages_of_inference.experiments.logit_lens import LogitLensConfig
 from stages_of_inference.experiments.neurons import NeuronsConfig
 from stages_of_inference.experiments.protocol import Experiment
+from stages_of_inference.experiments.prune import PruneConfig
 from stages_of_inference.experiments.runner import run_experiments
 from stages_of_inference.experiments.self_repair import SelfRepairConfig
 from stages_of_inference.experiments.subjoiner import SubjoinerConfig
@@ -47,16 +48,20 @@ DEFAULT_FAMILIES = ("default", "blocks", "components")
 
 
 @dataclass
-class ReproduceConfig(SelfRepairConfig, SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig):
+class ReproduceConfig(
+    PruneConfig, SelfRepairConfig, SubjoinerConfig, CKAConfig, NeuronsConfig, AttentionConfig, LogitLensConfig
+):
     """The run settings and every experiment's options, applied to several models.
 
     The bases are the configs of the experiments that have options, last first, so
-    that the flags appear in registry order; ``model`` is unused (``models`` replaces it).
+    that the flags appear in registry order (then the extra experiments'); ``model`` is
+    unused (``models`` replaces it).
     """
 
     models: list[str] = option(list(BUNDLED_MODELS), "models to run, one after the other")
     experiments: list[str] = option(
-        [e.name for e in registry.EXPERIMENTS], "experiments to run (they run in registry order)"
+        [e.name for e in registry.EXPERIMENTS],
+        "experiments to run (they run in registry order); add 'prune' for the pruning planner",
     )
     families: list[str] = option(
         list(DEFAULT_FAMILIES),

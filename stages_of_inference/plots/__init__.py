@@ -4,7 +4,7 @@
 model, uncertainty bands, the depth axis titles) and ``stages`` shades estimated
 stages behind a figure; each other module draws one family of figures from the tables
 of :mod:`stages_of_inference.analyses`, the sweep (``robustness``; ``families`` for the
-intervention families beyond the paper) and the stage estimate.
+intervention families beyond the paper), the stage estimate and the pruning planner.
 
 Example:
     >>> import stages_of_inference as soi
@@ -25,6 +25,7 @@ from stages_of_inference.plots.logit_lens import (
 )
 from stages_of_inference.plots.neurons import plot_neuron_counts
 from stages_of_inference.plots.norms import plot_component_norms
+from stages_of_inference.plots.pruning import plot_pruning
 from stages_of_inference.plots.robustness import plot_robustness
 from stages_of_inference.plots.self_repair import plot_repair_by_layer, plot_repair_curve, plot_repair_heatmap
 from stages_of_inference.plots.stages import add_stage_bands
@@ -47,6 +48,7 @@ __all__ = [
     "plot_logit_lens",
     "plot_neuron_counts",
     "plot_previous_token_attention",
+    "plot_pruning",
     "plot_repair_by_layer",
     "plot_repair_curve",
     "plot_repair_heatmap",

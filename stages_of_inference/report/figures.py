@@ -17,6 +17,7 @@ from stages_of_inference.plots.families import plot_all_swaps, plot_block_deleti
 from stages_of_inference.plots.logit_lens import plot_logit_lens
 from stages_of_inference.plots.neurons import plot_neuron_counts
 from stages_of_inference.plots.norms import plot_component_norms
+from stages_of_inference.plots.pruning import plot_pruning
 from stages_of_inference.plots.robustness import plot_robustness
 from stages_of_inference.plots.self_repair import plot_repair_by_layer, plot_repair_heatmap
 from stages_of_inference.plots.stages import add_stage_bands
@@ -121,6 +122,18 @@ def _overlaid(spec: FigureSpec, models: list[ModelResults], stages: list[pd.Data
     for table in stages if spec.stage_bands else []:
         add_stage_bands(figure, table, opacity_scale=1 / len(stages), lens_points=spec.lens_points)
     return spec.title, figure
+
+
+PRUNING = FigureSpec(
+    "Layers deleted: planner vs Block Influence and angular distance", "prune_comparison", plot_pruning
+)
+"""The pruning planner's held-out comparison (when a model folder holds it; no stage bands: its x axis is a count)."""
+
+
+def pruning_figures(models: list[ModelResults]) -> list[Figure]:
+    """The pruning comparison overlaid across the models that ran the prune experiment; none if no model did."""
+    tables = {model.name: table for model in models if (table := PRUNING.table_of(model)) is not None}
+    return [(PRUNING.title, PRUNING.plot(combine_tables(tables)))] if tables else []
 
 
 def cka_figures(models: list[ModelResults]) -> list[Figure]:

@@ -11,7 +11,14 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from stages_of_inference.report.estimates import ModelStages, stage_estimates
-from stages_of_inference.report.figures import ANCHORS, Figure, depth_figures, family_figures, figure_anchor
+from stages_of_inference.report.figures import (
+    ANCHORS,
+    Figure,
+    depth_figures,
+    family_figures,
+    figure_anchor,
+    pruning_figures,
+)
 from stages_of_inference.report.results import ModelResults, find_models
 from stages_of_inference.report.tables import html_table, outside_paper, retention_table
 from stages_of_inference.report.verdicts import models_verdicts, write_verdicts
@@ -88,6 +95,7 @@ def render_report(models: list[ModelResults], verdicts: list[Verdict] | None = N
         _section("Estimated stages and findings", _stages_html(estimates)),
         _families_html(models, estimates),
         _subjoiner_html(models),
+        _pruning_html(models),
         _section("Manifests", _manifests_html(models)),
     ]
     return (
@@ -179,6 +187,18 @@ def _subjoiner_html(models: list[ModelResults]) -> str:
         if (table := model.get("subjoiner")) is not None
     ]
     return _section("Subjoiner heads (top 10)", "\n".join(parts)) if parts else ""
+
+
+def _pruning_html(models: list[ModelResults]) -> str:
+    """The pruning section, only when a model folder holds the prune experiment's tables."""
+    figures = pruning_figures(models)
+    if not figures:
+        return ""
+    note = _note(
+        "Held-out windows; the planner measures every joint deletion on the selection windows "
+        "(docs/pruning.md). Layers are 0-based in the original numbering."
+    )
+    return _section("Pruning plan", note + _figures_html(figures))
 
 
 def _manifests_html(models: list[ModelResults]) -> str:
