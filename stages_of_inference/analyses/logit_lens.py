@@ -28,6 +28,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
@@ -175,7 +176,8 @@ def _batch_sums(
     final_scale: Float[Tensor, "rows 1"] | None,
 ) -> Float[Tensor, "point metric"]:
     """Sum each point's token metrics over a batch, decoding a chunk of rows at a time."""
-    sums = torch.zeros(len(residuals), len(METRICS), dtype=torch.float64)
+    device = final_logits.device
+    sums = torch.zeros(len(residuals), len(METRICS), dtype=accumulation_dtype(device), device=device)
     chunk = chunk_rows(final_logits.shape[-1])
     workspace = Workspace()
     for start in range(0, targets.shape[0], chunk):
@@ -185,7 +187,7 @@ def _batch_sums(
         for point, resid in enumerate(residuals):
             logits = lens_logits(model, resid[rows], scale, workspace)
             where = f"the logit lens at point {point}"
-            sums[point] += point_metrics(final, logits, targets[rows], where, workspace).double().sum(0)
+            sums[point] += point_metrics(final, logits, targets[rows], where, workspace).to(sums.dtype).sum(0)
     return sums
 
 
@@ -235,7 +237,7 @@ def logit_lens(
         targets = prediction_targets(batch).flatten()
         with torch.inference_mode():
             residuals = [_prediction_rows(cache[name]) for name in names]
-            sums += _batch_sums(model, residuals, _prediction_rows(logits), targets, scale)
+            sums += _batch_sums(model, residuals, _prediction_rows(logits), targets, scale).cpu().double()
         n_tokens += targets.numel()
     return _lens_table(sums / n_tokens, n_tokens)
 
@@ -284,10 +286,10 @@ def logit_lens_top_tokens(model: LoadedModel, prompt: str, *, k: int = 1) -> pd.
     with torch.inference_mode():  # one decoding call for every point: W_U is read once
         residuals = torch.cat([cache[name][0, 1:] for name in names])
         probs = torch.softmax(lens_logits(model, residuals).float(), dim=-1)
-        top = probs.topk(k, dim=-1)
+        values, indices = (part.cpu() for part in probs.topk(k, dim=-1))
     n_positions = tokens.shape[1] - 1
     frames = [
-        _top_frame(tokenizer, tokens[0], top.values[rows], top.indices[rows], point)
+        _top_frame(tokenizer, tokens[0], values[rows], indices[rows], point)
         for point, rows in enumerate(torch.arange(len(residuals)).split(n_positions))
     ]
     table = pd.concat(frames, ignore_index=True)
