@@ -13,6 +13,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from stages_of_inference.devices import model_device
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.tokens import check_windows
@@ -48,7 +49,8 @@ def cached_batches(
         ...     print(cache["blocks.0.hook_resid_post"].shape)
     """
     names_filter = names if callable(names) else list(names)
-    for batch in iter_batches(tokens, batch_size):
+    device = model_device(model)
+    for batch in iter_batches(tokens.to(device), batch_size):
         with torch.inference_mode():
             logits, cache = model.run_with_cache(batch, names_filter=names_filter)
         yield batch, logits, {name: cache[name] for name in cache}

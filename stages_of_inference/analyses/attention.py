@@ -99,7 +99,7 @@ def previous_token_attention(
     per_document = []
     for _, _, cache in cached_batches(model, tokens, names, batch_size):
         layers = [previous_token_weight(cache[name], k, start) for name in names]
-        per_document.append(torch.stack(layers, dim=1).double())
+        per_document.append(torch.stack(layers, dim=1).cpu().double())
     scores = torch.cat(per_document)  # [documents, layers, heads]
     if by == "layer":
         return _summary_table(scores.mean(dim=-1), n_layers)

@@ -30,6 +30,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layers, n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
@@ -43,7 +44,8 @@ SHORT_HOOKS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 
 
 def _as_features(features: Tensor | np.ndarray, what: str) -> Float[Tensor, "n d"]:
-    tensor = torch.as_tensor(features).detach().to(torch.float64)
+    tensor = torch.as_tensor(features).detach()
+    tensor = tensor.to(accumulation_dtype(tensor.device))
     if tensor.ndim != 2:
         raise ConfigError(f"{what} must be a 2-d [examples, features] array, got shape {tuple(tensor.shape)}")
     if tensor.shape[0] < MIN_EXAMPLES:
@@ -59,7 +61,7 @@ def gram(features: Float[Tensor, "n d"]) -> Float[Tensor, "n n"]:
         >>> gram(torch.tensor([[1.0, 0.0], [3.0, 0.0]])).tolist()
         [[1.0, -1.0], [-1.0, 1.0]]
     """
-    x = features.detach().to(torch.float64)
+    x = features.detach().to(accumulation_dtype(features.device))
     x = x - x.mean(dim=0, keepdim=True)
     return x @ x.T
 
@@ -85,8 +87,8 @@ def hsic_unbiased(K: Float[Tensor, "n n"], L: Float[Tensor, "n n"]) -> Tensor:
         10.5
     """
     n = _check_grams(K, L)
-    K_tilde = K.to(torch.float64).clone().fill_diagonal_(0)
-    L_tilde = L.to(torch.float64).clone().fill_diagonal_(0)
+    K_tilde = K.to(accumulation_dtype(K.device)).clone().fill_diagonal_(0)
+    L_tilde = L.to(accumulation_dtype(L.device)).clone().fill_diagonal_(0)
     trace = (K_tilde * L_tilde).sum()
     sums = K_tilde.sum() * L_tilde.sum() / ((n - 1) * (n - 2))
     cross = K_tilde.sum(dim=0) @ L_tilde.sum(dim=1) * 2 / (n - 2)
@@ -105,8 +107,9 @@ def hsic_biased(K: Float[Tensor, "n n"], L: Float[Tensor, "n n"]) -> Tensor:
         12.25
     """
     n = _check_grams(K, L)
-    H = torch.eye(n, dtype=torch.float64) - 1.0 / n
-    return torch.trace(K.to(torch.float64) @ H @ L.to(torch.float64) @ H) / (n - 1) ** 2
+    dtype = accumulation_dtype(K.device)
+    H = torch.eye(n, dtype=dtype, device=K.device) - 1.0 / n
+    return torch.trace(K.to(dtype) @ H @ L.to(dtype) @ H) / (n - 1) ** 2
 
 
 def linear_cka(
@@ -282,5 +285,5 @@ def cka_matrix(
     accumulator = MinibatchCKA()
     for features in _non_bos_features(model, tokens, names, batch_size):
         accumulator.update(features)
-    values = accumulator.matrix().numpy()
+    values = accumulator.matrix().cpu().numpy()
     return pd.DataFrame(values, index=pd.Index(chosen, name="layer"), columns=pd.Index(chosen, name="layer"))

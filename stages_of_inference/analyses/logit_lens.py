@@ -29,6 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
@@ -263,7 +264,7 @@ def lens_chunks(
             final_logits = _prediction_rows(logits)
             scored = list(lens_token_metrics(model, residuals, final_logits, targets, scale))
             final_top1 = final_logits.argmax(-1)
-        flat = torch.arange(targets.shape[0])
+        flat = torch.arange(targets.shape[0], device=targets.device)
         for rows, metrics in scored:
             yield LensChunk(
                 sequences=first + flat[rows] // n_predicting,
@@ -316,7 +317,8 @@ def logit_lens(
     )
     for chunk in chunks:
         for point in range(n_points):
-            sums[point] += chunk.metrics[point].double().sum(0)
+            metrics = chunk.metrics[point]
+            sums[point] += metrics.to(accumulation_dtype(metrics.device)).sum(0).cpu().double()
         n_tokens += chunk.targets.numel()
     return lens_table(sums / n_tokens, n_tokens)
 
@@ -371,10 +373,10 @@ def logit_lens_top_tokens(model: LoadedModel, prompt: str, *, k: int = 1) -> pd.
     with torch.inference_mode():  # one decoding call for every point: W_U is read once
         residuals = torch.cat([cache[name][0, 1:] for name in names])
         probs = torch.softmax(lens_logits(model, residuals).float(), dim=-1)
-        top = probs.topk(k, dim=-1)
+        values, indices = (part.cpu() for part in probs.topk(k, dim=-1))
     n_positions = tokens.shape[1] - 1
     frames = [
-        _top_frame(tokenizer, tokens[0], top.values[rows], top.indices[rows], point)
+        _top_frame(tokenizer, tokens[0], values[rows], indices[rows], point)
         for point, rows in enumerate(torch.arange(len(residuals)).split(n_positions))
     ]
     table = pd.concat(frames, ignore_index=True)

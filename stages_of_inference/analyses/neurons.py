@@ -156,8 +156,9 @@ def post_norm_gain(norm: torch.nn.Module) -> Float[Tensor, " d_model"]:
     probe = probe / probe.square().mean().sqrt()
     with torch.no_grad():
         output = norm(probe.to(stored.dtype)).float()
+    tolerance = max(GAIN_TOLERANCE, 2 * torch.finfo(stored.dtype).eps)  # reduced precision rounds probe and output
     for gain in (weight, 1.0 + weight):
-        if torch.allclose(output, gain * probe, rtol=GAIN_TOLERANCE, atol=0.0):
+        if torch.allclose(output, gain * probe, rtol=tolerance, atol=0.0):
             return gain
     raise ConfigError(
         f"the post-MLP norm {type(norm).__name__} computes neither weight * x / rms(x) nor "
@@ -265,7 +266,7 @@ def neuron_vocab_moments(
 
 
 def _moments_frame(layer: int, n_layers: int, moments: Float[Tensor, "d_mlp 4"]) -> pd.DataFrame:
-    values = moments.double().cpu().numpy()
+    values = moments.cpu().double().numpy()
     frame = pd.DataFrame(values, columns=list(MOMENT_COLUMNS))
     frame.insert(0, "relative_depth", relative_depth(layer, n_layers))
     frame.insert(0, "neuron", range(len(frame)))
@@ -403,6 +404,7 @@ def class_neurons(
     mask = token_class_mask(model, token_class)
     with torch.inference_mode():
         W_U = model.W_U.detach().float()
+        mask = mask.to(W_U.device)
         direction = W_U[:, mask].mean(dim=1) - W_U[:, ~mask].mean(dim=1)
         scores = torch.stack([output_directions(model, layer) @ direction for layer in chosen])
     return _top_scores(scores, chosen, n_layers_of(model), top_k)

@@ -14,6 +14,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.layers import n_layers_of, relative_depth
 from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.tokens import check_windows
@@ -33,7 +34,8 @@ def norm_sum(activation: Float[Tensor, "batch pos d_model"]) -> float:
         >>> norm_sum(torch.tensor([[[9.0, 9.0], [3.0, 4.0], [0.0, 1.0]]]))
         6.0
     """
-    return torch.linalg.vector_norm(activation[:, 1:].double(), dim=-1).sum().item()
+    wide = activation[:, 1:].to(accumulation_dtype(activation.device))
+    return torch.linalg.vector_norm(wide, dim=-1).sum().item()
 
 
 def component_norms(

@@ -230,7 +230,7 @@ def attention_to_previous(
             last = len(prompts[start + row].tokens) - 1
             rows.append(torch.stack([cache[name][row, :, last, last - span : last].sum(dim=-1) for name in names]))
         start += batch.shape[0]
-    return torch.stack(rows).float()
+    return torch.stack(rows).float().cpu()
 
 
 def subjoiner_heads(
@@ -333,7 +333,7 @@ def subjoiner_pattern(model: LoadedModel, prompt: str | Prompt, layer: int, head
     tokens = _prompt_tokens(model, prompt)
     name = f"blocks.{layer}.attn.hook_pattern"
     _, _, cache = next(cached_batches(model, tokens[None], [name], batch_size=1))
-    weights = cache[name][0, head].float()
+    weights = cache[name][0, head].float().cpu()
     texts = model.tokenizer.batch_decode([[token] for token in tokens.tolist()])
     n = len(texts)
     return pd.DataFrame(

@@ -57,6 +57,10 @@ class ExperimentConfig:
         False, "raw HF weights instead of compatibility mode (folded norms, centred unembedding)"
     )
     trust_remote_code: bool = option(False, "allow a hub model to run its own code")
+    device: str = option("cpu", "where the model runs: auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    dtype: str = option(
+        "float32", "weight dtype: float32, bfloat16 or float16 (metrics in float32, token sums in float64)"
+    )
     overwrite: bool = option(False, "clear a results folder that holds a different run")
 
 

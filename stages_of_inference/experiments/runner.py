@@ -139,6 +139,8 @@ def prepare(config: ExperimentConfig) -> tuple[TransformerBridge, Int[Tensor, "b
         config.model,
         compatibility_mode=not config.raw_weights,
         trust_remote_code=config.trust_remote_code,
+        device=config.device,
+        dtype=config.dtype,
     )
     tokens, corpus = load_corpus_with_record(
         config.corpus, model, n_tokens=config.tokens, seq_len=config.seq_len, seed=config.seed

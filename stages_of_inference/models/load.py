@@ -15,6 +15,7 @@ import warnings
 
 import torch
 
+from stages_of_inference.devices import check_dtype_runs, resolve_device, resolve_dtype
 from stages_of_inference.errors import ModelLoadError
 from stages_of_inference.models.bridge import LoadedModel, boot, bridge_from_hf
 from stages_of_inference.models.cache import cache_dir, discard_damaged
@@ -35,6 +36,7 @@ def load_model(
     compatibility_mode: bool = True,
     trust_remote_code: bool = False,
     device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "float32",
 ) -> LoadedModel:
     """Load a causal LM as a TransformerLens ``TransformerBridge`` in eval mode.
 
@@ -48,7 +50,12 @@ def load_model(
             model exactly.
         trust_remote_code: Allow a hub or folder model to run its own Python code.
             Off by default; models that need it fail with a message saying so.
-        device: Torch device for the weights.
+        device: Where the weights live: ``"cpu"`` (the default), ``"cuda"``, ``"cuda:N"``,
+            ``"mps"``, or ``"auto"`` for the best one present (CUDA, then MPS, then CPU).
+        dtype: The weights' dtype: ``"float32"`` (the default), ``"bfloat16"`` or
+            ``"float16"``. Weights are processed by TransformerLens in float32 and then
+            cast (``docs/precision.md``); metrics are computed in float32 and summed in
+            float64 whatever the dtype.
 
     Returns:
         The bridge, with ``model.soi_source`` describing where it came from and the
@@ -56,24 +63,35 @@ def load_model(
 
     Raises:
         ModelLoadError: Unknown name, missing package, corrupt or incomplete files,
-            or a hub id that cannot be reached.
+            a hub id that cannot be reached, a device that is not here, or a dtype
+            the device cannot compute in.
+        ConfigError: A device or dtype name that is not one of those above.
 
     Example:
         >>> model = load_model("smollm2-135m")  # doctest: +SKIP
         >>> model.cfg.n_layers, model.soi_source.center_writing_weights  # doctest: +SKIP
         (30, False)
     """
+    target_device, target_dtype = resolve_device(device), resolve_dtype(dtype)
+    check_dtype_runs(target_device, target_dtype)
     sha256 = known_sha256(name) if compatibility_mode else None
     if sha256 is not None:
-        restored = _load_processed_copy(name, sha256, device)
+        restored = _load_processed_copy(name, sha256, target_device, target_dtype)
         if restored is not None:
             return restored
     hf_model, tokenizer, source = load_hf_model(name, trust_remote_code=trust_remote_code)
     owners = parameter_owners(hf_model) if sha256 is not None else None
-    bridge = bridge_from_hf(hf_model, tokenizer, compatibility_mode=compatibility_mode, source=source, device=device)
+    bridge = bridge_from_hf(
+        hf_model,
+        tokenizer,
+        compatibility_mode=compatibility_mode,
+        source=source,
+        device=target_device,
+        dtype=target_dtype,
+    )
     if owners is not None and sha256 is not None:
         try:
-            save_processed(bridge, owners, processed_dir(cache_dir(), sha256))
+            save_processed(bridge, owners, processed_dir(cache_dir(), sha256, target_dtype))
         except OSError as error:  # a full disk or unwritable cache costs time, not the load
             warnings.warn(
                 f"could not cache the processed weights ({error.strerror or error}); "
@@ -83,16 +101,18 @@ def load_model(
     return bridge
 
 
-def _load_processed_copy(name: str | os.PathLike[str], sha256: str, device: str | torch.device) -> LoadedModel | None:
+def _load_processed_copy(
+    name: str | os.PathLike[str], sha256: str, device: torch.device, dtype: torch.dtype
+) -> LoadedModel | None:
     """The bridge from cached processed weights, or None when there are none (or they are damaged)."""
-    folder = processed_dir(cache_dir(), sha256)
+    folder = processed_dir(cache_dir(), sha256, dtype)
     if not folder.is_dir():
         return None
     try:
-        hf_model, tokenizer, applied = load_processed(folder)
+        hf_model, tokenizer, applied = load_processed(folder, dtype)
     except ModelLoadError as error:
         discard_damaged(folder, error)
         return None
     text = os.fspath(name)
     source = ModelSource(text, "embedded" if text in EMBEDDED_MODELS else "gguf", str(folder), sha256)
-    return boot(hf_model, tokenizer, NO_TRANSFORMS, source, device, already_applied=applied)
+    return boot(hf_model, tokenizer, NO_TRANSFORMS, source, device, dtype=dtype, already_applied=applied)

@@ -5,8 +5,9 @@ unembedding every time a bridge is built. On 2 cores that is most of a cached lo
 (several seconds for Gemma 3 270M: it clones its 262,144 x 640 unembedding twice).
 The processed parameters are a pure function of the raw ones, so after the first
 processing :func:`save_processed` writes them as a Hugging Face folder in the cache,
-keyed by the weights' sha256, the layout of the folder and the transformer-lens and
-transformers versions; its marker file keeps the record of the steps TransformerLens
+keyed by the weights' sha256, their dtype (processed in float32, then cast: see
+:func:`~stages_of_inference.models.bridge.boot`), the layout of the folder and the
+transformer-lens and transformers versions; its marker file keeps the record of the steps TransformerLens
 applied, which the restored bridge carries. A later load reads that folder (:func:`load_processed`) and
 boots the bridge on it with TransformerLens's own processing run with every transform
 switched off: that installs the weights into the bridge's components exactly as the
@@ -39,6 +40,7 @@ from transformer_lens.model_bridge.architecture_adapter import ArchitectureAdapt
 from transformers import AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from stages_of_inference.devices import dtype_name
 from stages_of_inference.errors import ModelLoadError
 from stages_of_inference.models.bridge import PROCESSING_STEPS
 from stages_of_inference.runs.atomic import atomic_directory
@@ -55,10 +57,15 @@ ParameterOwners = dict[str, tuple[torch.nn.Module, str]]
 """Parameter slot of the raw HF model, empty ones included -> (the module holding it, attribute name)."""
 
 
-def processed_dir(cache: Path, sha256: str) -> Path:
-    """Where the processed weights of the model file with this hash are cached."""
+def processed_dir(cache: Path, sha256: str, dtype: torch.dtype) -> Path:
+    """Where the processed weights, in ``dtype``, of the model file with this hash are cached.
+
+    Example:
+        >>> processed_dir(Path("/c"), "ab" * 32, torch.bfloat16).name  # doctest: +ELLIPSIS
+        'abababababababab-tl...-tf...-bfloat16-p2'
+    """
     versions = f"tl{version('transformer-lens')}-tf{version('transformers')}"
-    return cache / "processed" / f"{sha256[:16]}-{versions}-{_LAYOUT}"
+    return cache / "processed" / f"{sha256[:16]}-{versions}-{dtype_name(dtype)}-{_LAYOUT}"
 
 
 def parameter_owners(hf_model: PreTrainedModel) -> ParameterOwners:
@@ -126,6 +133,7 @@ def save_processed(bridge: TransformerBridge, owners: ParameterOwners, target: P
             "tie_word_embeddings": bool(getattr(hf_config, "tie_word_embeddings", False)),
             "add_bos_token": bool(getattr(bridge.tokenizer, "add_bos_token", False)),
             "applied": applied_steps(bridge),
+            "dtype": bridge.soi_source.dtype,
         }
         (partial / MARKER).write_text(json.dumps(marker, indent=1))
 
@@ -157,8 +165,10 @@ def _record_added_tokens(tokenizer: PreTrainedTokenizerBase, config_file: Path) 
     config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, bool]]:
-    """Read a folder written by :func:`save_processed`: the HF model holds processed weights.
+def load_processed(
+    folder: Path, dtype: torch.dtype
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, bool]]:
+    """Read a folder written by :func:`save_processed`: the HF model holds processed weights in ``dtype``.
 
     Every parameter is read as saved (the unembedding is never re-tied to the
     embedding); the config then gets back its original ``tie_word_embeddings``, as
@@ -172,12 +182,15 @@ def load_processed(folder: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
         TransformerLens ran when the weights were processed.
 
     Raises:
-        ModelLoadError: A file is missing, damaged, or does not match the config.
+        ModelLoadError: A file is missing, damaged, does not match the config, or
+            holds weights of another dtype.
     """
     try:
         marker = json.loads((folder / MARKER).read_text())
+        if marker["dtype"] != dtype_name(dtype):
+            raise ValueError(f"it holds {marker['dtype']} weights, not {dtype_name(dtype)}")
         loaded: tuple[PreTrainedModel, dict[str, list[str]]] = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=torch.float32, tie_word_embeddings=False, output_loading_info=True
+            folder, dtype=dtype, tie_word_embeddings=False, output_loading_info=True
         )  # type: ignore[assignment]  # output_loading_info=True returns (model, info)
         hf_model, info = loaded
         bos = {"add_bos_token": True} if marker.get("add_bos_token") else {}

@@ -145,8 +145,8 @@ class TiledReference:
             raise ConfigError(f"target tokens must lie in [0, {vocabulary}); got {found}")
         self._targets_by_tile = _targets_by_tile(targets, vocabulary)
         shape = (vocabulary, residual.shape[0])
-        self.logits = workspace.buffer("reference_logits", shape)
-        self.probs = workspace.buffer("reference_probs", shape)
+        self.logits = workspace.buffer("reference_logits", shape, device=residual.device)
+        self.probs = workspace.buffer("reference_probs", shape, device=residual.device)
         with torch.no_grad():
             self.totals = self._pass(residual, into=self.logits)
             _check_totals(self.totals, vocabulary, where)
@@ -184,7 +184,7 @@ class TiledReference:
         logsumexp = self.totals.logsumexp.float()
         vocabulary, rows = self.logits.shape
         tile = _tile_rows(vocabulary)
-        sums = self._workspace.buffer("tile_prob_sums", (_n_tiles(vocabulary), rows))
+        sums = self._workspace.buffer("tile_prob_sums", (_n_tiles(vocabulary), rows), device=self.logits.device)
         for k, start in enumerate(range(0, vocabulary, tile)):
             probs = self.probs[start : start + tile]
             torch.sub(self.logits[start : start + tile], logsumexp, out=probs).exp_()
@@ -199,12 +199,14 @@ class TiledReference:
         With ``compare``, also the cross term against this reference's logits and probabilities.
         """
         rows, vocabulary = residual.shape[0], self._linear.out_features
-        sums = self._workspace.buffer("tile_sums", (4, _n_tiles(vocabulary), rows))
+        device = residual.device
+        sums = self._workspace.buffer("tile_sums", (4, _n_tiles(vocabulary), rows), device=device)
         tile_max, sum_exp, sum_exp_shifted, cross = sums
-        scratch = {name: self._workspace.buffer(name, (_tile_rows(vocabulary), rows)) for name in _TILE_SCRATCH}
-        best = self._workspace.buffer("tile_best", (rows,))
-        top1 = torch.empty(rows, dtype=torch.long)
-        target_logit = torch.empty(rows)
+        tile_shape = (_tile_rows(vocabulary), rows)
+        scratch = {name: self._workspace.buffer(name, tile_shape, device=device) for name in _TILE_SCRATCH}
+        best = self._workspace.buffer("tile_best", (rows,), device=device)
+        top1 = torch.empty(rows, dtype=torch.long, device=device)
+        target_logit = torch.empty(rows, device=device)
         transform = self._model.adapter.apply_output_logits_transform
         for k, (start, tile) in enumerate(vocabulary_tiles(residual, self._linear, self._workspace, into=into)):
             transformed = transform(tile)

@@ -20,6 +20,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.interventions.spec import Intervention
 from stages_of_inference.layers import relative_depth
 from stages_of_inference.models.bridge import LoadedModel
@@ -64,14 +65,15 @@ def score_batch(
         model,
         flatten(baseline),
         [flatten(f) for f in finals],
-        prediction_targets(batch).reshape(-1),
+        prediction_targets(batch).reshape(-1).to(baseline.device),
         interventions,
         position_chunk,
     )
     rows = []
     for intervention, metrics in zip(interventions, per_token, strict=True):
         sums = {
-            name: values.reshape(batch.shape[0], scored).double().sum(1).numpy() for name, values in metrics.items()
+            name: values.reshape(batch.shape[0], scored).to(accumulation_dtype(values.device)).sum(1).cpu().numpy()
+            for name, values in metrics.items()
         }
         for sequence in range(batch.shape[0]):
             rows.append(

@@ -36,7 +36,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_cached_processed_weights_rebuild_the_processed_bridge(name: str, private_cache: Path) -> None:
     processed = load_model(name)
-    folder = processed_dir(private_cache, str(processed.soi_source.sha256))
+    folder = processed_dir(private_cache, str(processed.soi_source.sha256), torch.float32)
     assert folder.is_dir()
     assert processed.soi_source.location != str(folder)
 
@@ -61,7 +61,7 @@ def test_the_record_is_what_transformer_lens_did_to_an_rmsnorm_model(name: str, 
 
 def test_damaged_processed_weights_are_rebuilt(private_cache: Path) -> None:
     reference = load_model("smollm2-135m")
-    weights = processed_dir(private_cache, str(reference.soi_source.sha256)) / "model.safetensors"
+    weights = processed_dir(private_cache, str(reference.soi_source.sha256), torch.float32) / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.warns(UserWarning, match="rebuilding the damaged cached copy"):
         rebuilt = load_model("smollm2-135m")
@@ -77,7 +77,7 @@ def test_a_second_experiment_resumes_when_the_model_now_loads_from_its_processed
     """The first load reads the GGUF's converted copy, the next the processed copy: one run."""
     config = ExperimentConfig(model="smollm2-135m", tokens=64, seq_len=32, out=str(tmp_path / "results"))
     run_experiments([NORMS], config)
-    assert processed_dir(private_cache, str(load_model("smollm2-135m").soi_source.sha256)).is_dir()
+    assert processed_dir(private_cache, str(load_model("smollm2-135m").soi_source.sha256), torch.float32).is_dir()
     run_experiments(
         [NORMS], config
     )  # raised ResultsError ("holds results of a different run") when location was identity

@@ -71,19 +71,21 @@ JOINT_QKV = tuple(a for a in ARCHITECTURES if a not in SEPARATE_QKV)
 
 
 @pytest.mark.parametrize("architecture", SEPARATE_QKV)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_restored_bridge_equals_processed_bridge(
-    architecture: str, tiny_tokenizer: PreTrainedTokenizerFast, tiny_tokens: torch.Tensor, tmp_path
+    architecture: str, dtype: torch.dtype, tiny_tokenizer: PreTrainedTokenizerFast, tiny_tokens: torch.Tensor, tmp_path
 ) -> None:
     hf_model = tiny_hf_model(architecture, vocab_size=len(tiny_tokenizer))
     owners = parameter_owners(hf_model)
-    processed = bridge_from_hf(hf_model, tiny_tokenizer)
+    processed = bridge_from_hf(hf_model, tiny_tokenizer, dtype=dtype)
     folder = tmp_path / "processed"
     save_processed(processed, owners, folder)
-    hf_restored, tokenizer, applied = load_processed(folder)
-    restored = boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu", already_applied=applied)
+    hf_restored, tokenizer, applied = load_processed(folder, dtype)
+    restored = boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu", dtype=dtype, already_applied=applied)
     # transformers 5 reads a folder's tokenizer as its model type's class: Qwen2's adds a token to the
     # generic tiny tokenizer (the real Qwen2.5's tokenizer is that class: tests/integration checks it)
     assert_same_bridge(processed, restored, tiny_tokens, tokenizer=architecture != "qwen2")
+    assert next(restored.parameters()).dtype == dtype
     assert restored.soi_source == processed.soi_source  # the record of the steps applied survives the cache
 
 
@@ -111,7 +113,7 @@ def test_the_bridge_uses_the_cached_tokenizer_without_reading_it_again(
     owners = parameter_owners(hf_model)
     folder = tmp_path / "processed"
     save_processed(bridge_from_hf(hf_model, tiny_tokenizer), owners, folder)
-    hf_restored, tokenizer, _ = load_processed(folder)
+    hf_restored, tokenizer, _ = load_processed(folder, torch.float32)
     assert tokenizer.add_bos_token
     assert boot(hf_restored, tokenizer, NO_TRANSFORMS, None, "cpu").tokenizer is tokenizer
 
@@ -137,7 +139,7 @@ def test_the_cached_tokenizer_is_not_parsed_in_python_for_its_added_tokens(
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", counting_open)
-    _, tokenizer, _ = load_processed(folder)
+    _, tokenizer, _ = load_processed(folder, torch.float32)
     monkeypatch.undo()
     assert not [name for name in opened if Path(name).name == "tokenizer.json"]
     assert_same_tokenizer(processed.tokenizer, tokenizer)
@@ -163,7 +165,7 @@ def test_damaged_processed_weights_raise_model_load_error(tiny_tokenizer: PreTra
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ModelLoadError, match="cannot read processed weights"):
-        load_processed(folder)
+        load_processed(folder, torch.float32)
 
 
 def test_a_copy_without_the_record_of_the_steps_applied_is_not_restored(
@@ -179,9 +181,24 @@ def test_a_copy_without_the_record_of_the_steps_applied_is_not_restored(
     del marker["applied"]
     (folder / MARKER).write_text(json.dumps({**marker, "fold_ln": True, "center_writing_weights": True}))
     with pytest.raises(ModelLoadError, match="cannot read processed weights"):
-        load_processed(folder)
+        load_processed(folder, torch.float32)
 
 
 def test_the_cache_folder_is_new_for_copies_that_record_the_steps_applied(tmp_path) -> None:
     """Old copies stay where they were (other checkouts may still read them) and are never picked up."""
-    assert processed_dir(tmp_path, "ab" * 32).name.endswith("-p2")
+    assert processed_dir(tmp_path, "ab" * 32, torch.float32).name.endswith("-p2")
+
+
+def test_each_dtype_has_its_own_cache_folder(tmp_path) -> None:
+    folders = {processed_dir(tmp_path, "ab" * 32, dtype) for dtype in (torch.float32, torch.bfloat16, torch.float16)}
+    assert len(folders) == 3
+
+
+def test_weights_of_another_dtype_are_never_served(tiny_tokenizer: PreTrainedTokenizerFast, tmp_path) -> None:
+    """A float32 copy asked for as bfloat16 (a folder renamed by hand, say) is refused, not cast silently."""
+    hf_model = tiny_hf_model("llama", vocab_size=len(tiny_tokenizer))
+    owners = parameter_owners(hf_model)
+    folder = tmp_path / "processed"
+    save_processed(bridge_from_hf(hf_model, tiny_tokenizer), owners, folder)
+    with pytest.raises(ModelLoadError, match="holds float32 weights, not bfloat16"):
+        load_processed(folder, torch.bfloat16)
