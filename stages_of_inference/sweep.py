@@ -55,7 +55,6 @@ from stages_of_inference.runs.shards import ShardFolder, run_provenance
 from stages_of_inference.scoring.per_sequence import score_batch, summarize_shards
 from stages_of_inference.tokens import check_windows
 
-
 BACKENDS = ("local", "ray")
 """Where the batches of a sweep are computed: in this process, or on Ray actors."""
 

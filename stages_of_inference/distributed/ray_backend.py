@@ -98,7 +98,9 @@ def ray_batches(
         if options.get("num_gpus"):
             spec = ModelSpec(spec.name, spec.compatibility_mode, "cuda", spec.identity, spec.load_options)
         remote = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)(SweepWorker)
-        actors = [remote.options(**options).remote(spec, interventions, position_chunk, threads) for _ in range(workers)]
+        actors = [
+            remote.options(**options).remote(spec, interventions, position_chunk, threads) for _ in range(workers)
+        ]
         _wait_started(ray, actors)
         yield from _schedule(ray, actors, pending, advance)
     finally:

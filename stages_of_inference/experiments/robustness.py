@@ -3,6 +3,8 @@
 Tables ``robustness`` (one row per intervention), summary ``robustness.json``, figure
 ``robustness.html``. The sweep checkpoints finished batches in
 ``OUT/<model>/robustness_shards/``; a rerun of the same command resumes there.
+With ``--backend ray --workers N`` the batches are computed by N Ray workers and the
+table is the same.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ NAME = "robustness"
 def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: ExperimentConfig) -> Results:
     """Run the sweep over every deletion and adjacent swap (resuming from its checkpoint folder)."""
     checkpoints = output_folder(config) / f"{NAME}_shards"
-    table = robustness_sweep(model, tokens, batch_size=config.batch_size, seed=config.seed, checkpoint_dir=checkpoints)
+    table = robustness_sweep(
+        model,
+        tokens,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        checkpoint_dir=checkpoints,
+        backend=config.backend,
+        workers=config.workers,
+        address=config.address or None,
+        load_options={"trust_remote_code": config.trust_remote_code} if config.backend == "ray" else None,
+    )
     return Results(
         tables={NAME: table},
         summary=summarize_table(table, model_name=config.model),

@@ -27,8 +27,21 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def local_table(folder_model: LoadedModel, folder_tokens: torch.Tensor) -> pd.DataFrame:
-    return robustness_sweep(folder_model, folder_tokens, batch_size=BATCH_SIZE, progress=False)
+def local_shards(
+    folder_model: LoadedModel, folder_tokens: torch.Tensor, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The shards of the local sweep of the tokens, one window a batch."""
+    folder = tmp_path_factory.mktemp("local_shards")
+    robustness_sweep(folder_model, folder_tokens, batch_size=BATCH_SIZE, checkpoint_dir=folder, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_table(folder_model: LoadedModel, folder_tokens: torch.Tensor, local_shards: Path) -> pd.DataFrame:
+    """The local sweep's table (read back from its shards, as a rerun would)."""
+    return robustness_sweep(
+        folder_model, folder_tokens, batch_size=BATCH_SIZE, checkpoint_dir=local_shards, progress=False
+    )
 
 
 def shard_files(folder: Path) -> list[Path]:
@@ -55,26 +68,26 @@ def sweep_worker_pids() -> list[int]:
     return found
 
 
-def test_ray_table_equals_local_table_and_shards(
-    ray_cluster: Any, folder_model: LoadedModel, folder_tokens: torch.Tensor, local_table: pd.DataFrame, tmp_path: Path
+def test_ray_table_and_shards_equal_the_local_ones(
+    ray_cluster: Any,
+    folder_model: LoadedModel,
+    folder_tokens: torch.Tensor,
+    local_shards: Path,
+    local_table: pd.DataFrame,
+    tmp_path: Path,
 ) -> None:
-    local_shards, ray_shards = tmp_path / "local", tmp_path / "ray"
-    robustness_sweep(folder_model, folder_tokens[:6], batch_size=BATCH_SIZE, checkpoint_dir=local_shards, progress=False)
     table = robustness_sweep(
-        folder_model, folder_tokens, batch_size=BATCH_SIZE, backend="ray", workers=2, progress=False
-    )
-    pd.testing.assert_frame_equal(table, local_table, check_exact=True)
-    robustness_sweep(
         folder_model,
-        folder_tokens[:6],
+        folder_tokens,
         batch_size=BATCH_SIZE,
-        checkpoint_dir=ray_shards,
+        checkpoint_dir=tmp_path,
         backend="ray",
         workers=2,
         progress=False,
     )
-    assert [p.name for p in shard_files(ray_shards)] == [p.name for p in shard_files(local_shards)]
-    for mine, theirs in zip(shard_files(ray_shards), shard_files(local_shards), strict=True):
+    pd.testing.assert_frame_equal(table, local_table, check_exact=True)
+    assert [p.name for p in shard_files(tmp_path)] == [p.name for p in shard_files(local_shards)]
+    for mine, theirs in zip(shard_files(tmp_path), shard_files(local_shards), strict=True):
         pd.testing.assert_frame_equal(pd.read_parquet(mine), pd.read_parquet(theirs), check_exact=True)
 
 
