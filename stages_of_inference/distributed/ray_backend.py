@@ -90,8 +90,8 @@ def ray_batches(
     if not pending:
         return
     spec = ModelSpec.of(model, load_options)
-    ray = _import_ray()
-    started = _join(ray, address)
+    ray = import_ray()
+    started = join_ray(ray, address)
     actors: list[Any] = []
     try:
         options, threads = _placement(ray, workers)
@@ -110,7 +110,12 @@ def ray_batches(
             ray.shutdown()
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        ConfigError: Ray is not installed.
+    """
     try:
         import ray
     except ImportError:
@@ -120,7 +125,7 @@ def _import_ray() -> Any:
     return ray
 
 
-def _join(ray: Any, address: str | None) -> bool:
+def join_ray(ray: Any, address: str | None) -> bool:
     """Join Ray unless this process already has; whether this call joined (and must leave at the end)."""
     if ray.is_initialized():
         return False
@@ -146,7 +151,7 @@ def _wait_started(ray: Any, actors: Sequence[Any]) -> None:
     try:
         ray.get([actor.pid.remote() for actor in actors])
     except ray.exceptions.RayActorError as error:
-        raise DistributedError(f"a Ray worker could not load the model: {_cause(error)}") from None
+        raise DistributedError(f"a Ray worker could not load the model: {error_cause(error)}") from None
 
 
 def _schedule(
@@ -175,7 +180,7 @@ def _schedule(
             index, table = ray.get(ready)
         except ray.exceptions.RayActorError as error:
             raise DistributedError(
-                f"a Ray worker died more than {MAX_RESTARTS} times ({_cause(error)}); "
+                f"a Ray worker died more than {MAX_RESTARTS} times ({error_cause(error)}); "
                 "finished batches are saved when checkpoint_dir is given: run the same command again to resume"
             ) from None
         advance(tokens[index])
@@ -184,7 +189,7 @@ def _schedule(
             submit(actor)
 
 
-def _cause(error: BaseException) -> str:
+def error_cause(error: BaseException) -> str:
     """The last non-empty line of a Ray error: the original exception's type and message."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__

@@ -28,9 +28,9 @@ def folder_tokens(folder_model: LoadedModel) -> torch.Tensor:
     return load_corpus("embedded", folder_model, n_tokens=16 * 32, seq_len=32, seed=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[Any]:
-    """A local Ray instance with two CPUs, started by this process and shut down after the module."""
+    """A local Ray instance with two CPUs, started by this process and shut down after the session."""
     ray = pytest.importorskip("ray", reason="the Ray tests need the ray extra: pip install -e '.[ray]'")
     context = ray.init(num_cpus=RAY_CPUS, include_dashboard=False)
     yield context
