@@ -30,3 +30,7 @@ class NumericalError(StagesError, FloatingPointError):
 
 class ResultsError(StagesError):
     """A results folder cannot be written, or belongs to a different run."""
+
+
+class DistributedError(StagesError):
+    """A Ray worker failed beyond its retries, or the Ray cluster cannot run the workers asked for."""

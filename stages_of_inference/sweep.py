@@ -19,12 +19,19 @@ parquet file of per-sequence sums per batch, written atomically with what it was
 computed from); a rerun with the same checkpoint folder reuses the shards of the same
 work, refuses those of other work, and ends with exactly the table an uninterrupted
 run gives.
+
+Backends: ``backend="local"`` computes the batches in this process, one after the
+other; ``backend="ray"`` hands them to ``workers`` Ray actors, each holding its own
+copy of the model (:mod:`~stages_of_inference.distributed.ray_backend`). Both call
+:func:`sweep_batch` on whole batches, so each keeps the prefix reuse, and the driver
+writes every shard, so the table does not depend on the backend or on the order in
+which batches finish. Ray is imported only by the Ray backend.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -48,6 +55,9 @@ from stages_of_inference.runs.shards import ShardFolder, run_provenance
 from stages_of_inference.scoring.per_sequence import score_batch, summarize_shards
 from stages_of_inference.tokens import check_windows
 
+BACKENDS = ("local", "ray")
+"""Where the batches of a sweep are computed: in this process, or on Ray actors."""
+
 
 def robustness_sweep(
     model: LoadedModel,
@@ -60,6 +70,10 @@ def robustness_sweep(
     seed: int = 0,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    load_options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Delete or swap layers one at a time and measure what survives.
 
@@ -76,7 +90,16 @@ def robustness_sweep(
         checkpoint_dir: When given, each finished batch is saved there with what it
             was computed from, and a rerun reuses it; a shard computed from other
             tokens, interventions or model is refused (``ResultsError``), never reused.
-        progress: Show a progress bar.
+        progress: Show a progress bar (tokens per second and the time left).
+        backend: ``"local"`` (this process) or ``"ray"`` (``workers`` Ray actors, each
+            loading the model again by its name; needs ``pip install
+            'stages-of-inference[ray]'``). Both give exactly the same table.
+        workers: Ray actors (``backend="ray"`` only).
+        address: Ray cluster to join (``backend="ray"`` only); by default the Ray
+            instance this process already joined, or a new local one (shut down at the end).
+        load_options: Extra keyword arguments of :func:`~stages_of_inference.models.load_model`
+            for the Ray workers (e.g. ``{"trust_remote_code": True}``); the name and
+            weight processing are the model's own.
 
     Returns:
         One row per intervention: ``intervention``, ``layer``, ``relative_depth``,
@@ -89,12 +112,14 @@ def robustness_sweep(
         (:attr:`Intervention.layer`).
 
     Raises:
-        ConfigError: Bad interventions, tokens or options (before any work).
+        ConfigError: Bad interventions, tokens or options (before any work), or the
+            Ray backend asked for without Ray installed or for a model it cannot reload.
         ResultsError: A checkpoint in ``checkpoint_dir`` belongs to other work.
 
     Example:
         >>> table = robustness_sweep(model, tokens)  # doctest: +SKIP
         >>> table.groupby("intervention").top1_agreement.mean()  # doctest: +SKIP
+        >>> same = robustness_sweep(model, tokens, backend="ray", workers=2)  # doctest: +SKIP
     """
     n_layers = n_layers_of(model)
     if interventions is not None and len(interventions) == 0:
@@ -103,37 +128,105 @@ def robustness_sweep(
     check_windows(tokens, what="the robustness sweep")
     if position_chunk is not None and position_chunk < 1:
         raise ConfigError(f"position_chunk must be at least 1, got {position_chunk}")
+    _check_backend(backend, workers, address, load_options)
     batches = list(iter_batches(tokens, batch_size))
     shards = ShardFolder(checkpoint_dir, run_provenance(model, chosen)) if checkpoint_dir is not None else None
-    tables: list[pd.DataFrame] = []
-    bar = tqdm(total=len(batches) * (len(chosen) + 1), disable=not progress, desc="robustness sweep")
-    with torch.inference_mode():
+    tables: dict[int, pd.DataFrame] = {}
+    if shards is not None:
         for index, batch in enumerate(batches):
-            table = shards.read(index, batch) if shards is not None else None
-            if table is not None:
-                bar.update(len(chosen) + 1)
-            else:
-                table = _sweep_batch(model, batch, chosen, position_chunk, bar.update)
-                table.insert(0, "batch", index)
-                if shards is not None:
-                    shards.write(index, batch, table)
-            tables.append(table)
+            saved = shards.read(index, batch)
+            if saved is not None:
+                tables[index] = saved
+    pending = [(index, batch) for index, batch in enumerate(batches) if index not in tables]
+    done = sum(batches[index].numel() for index in tables)
+    bar = tqdm(
+        total=tokens.numel(),
+        initial=done,
+        disable=not progress,
+        desc=f"robustness sweep ({backend})",
+        unit="tok",
+        unit_scale=True,
+    )
+    if backend == "local":
+        finished = _local_batches(model, pending, chosen, position_chunk, bar.update)
+    else:
+        from stages_of_inference.distributed.ray_backend import ray_batches
+
+        finished = ray_batches(
+            model,
+            pending,
+            chosen,
+            position_chunk,
+            workers=workers,
+            address=address,
+            load_options=load_options or {},
+            advance=bar.update,
+        )
+    for index, table in finished:
+        if shards is not None:
+            shards.write(index, batches[index], table)
+        tables[index] = table
     bar.close()
-    return summarize_shards(pd.concat(tables, ignore_index=True), chosen, n_layers, n_bootstrap=n_bootstrap, seed=seed)
+    per_sequence = pd.concat([tables[index] for index in range(len(batches))], ignore_index=True)
+    return summarize_shards(per_sequence, chosen, n_layers, n_bootstrap=n_bootstrap, seed=seed)
 
 
-def _sweep_batch(
+def sweep_batch(
     model: LoadedModel,
+    index: int,
     batch: Int[Tensor, "batch pos"],
     interventions: Sequence[Intervention],
-    position_chunk: int | None,
-    advance: Callable[[int], Any],
+    position_chunk: int | None = None,
+    advance: Callable[[float], Any] | None = None,
 ) -> pd.DataFrame:
-    """Per-sequence sums of every intervention on one batch, each run from its first changed slot."""
-    baseline, resid_pres = final_residual(model, batch, cache_resid_pre=True)
-    advance(1)
-    finals = []
-    for intervention in interventions:
-        finals.append(intervened_residual(model, batch, intervention, resid_pres))
-        advance(1)
-    return score_batch(model, batch, baseline, finals, interventions, position_chunk)
+    """Per-sequence sums of every intervention on batch ``index``, each run from its first changed slot.
+
+    The unit of work of every backend: the original model runs once, keeping the
+    residual entering every block, then each intervention runs from there.
+
+    Args:
+        model: The bridge.
+        index: The batch's position in the sweep (its ``batch`` column).
+        batch: The batch's windows.
+        interventions: Checked interventions (:func:`~stages_of_inference.interventions.check_interventions`).
+        position_chunk: Tokens unembedded at once (see :func:`robustness_sweep`).
+        advance: Called after each forward (the original model's and each intervention's)
+            with the batch's tokens divided by the number of forwards.
+
+    Returns:
+        The shard: ``batch`` then the columns of :func:`~stages_of_inference.scoring.per_sequence.score_batch`.
+    """
+    step = batch.numel() / (len(interventions) + 1)
+    with torch.inference_mode():
+        baseline, resid_pres = final_residual(model, batch, cache_resid_pre=True)
+        if advance is not None:
+            advance(step)
+        finals = []
+        for intervention in interventions:
+            finals.append(intervened_residual(model, batch, intervention, resid_pres))
+            if advance is not None:
+                advance(step)
+        table = score_batch(model, batch, baseline, finals, interventions, position_chunk)
+    table.insert(0, "batch", index)
+    return table
+
+
+def _local_batches(
+    model: LoadedModel,
+    pending: Sequence[tuple[int, Int[Tensor, "batch pos"]]],
+    interventions: Sequence[Intervention],
+    position_chunk: int | None,
+    advance: Callable[[float], Any],
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """The local backend: each pending batch in turn, in this process."""
+    for index, batch in pending:
+        yield index, sweep_batch(model, index, batch, interventions, position_chunk, advance)
+
+
+def _check_backend(backend: str, workers: int, address: str | None, load_options: dict[str, Any] | None) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if backend == "local" and (workers != 1 or address is not None or load_options):
+        raise ConfigError("workers, address and load_options are options of the Ray backend; pass backend='ray'")

@@ -62,6 +62,9 @@ class ExperimentConfig:
         "float32", "weight dtype: float32, bfloat16 or float16 (metrics in float32, token sums in float64)"
     )
     overwrite: bool = option(False, "clear a results folder that holds a different run")
+    backend: str = option("local", "where the robustness sweep runs: 'local', or 'ray' (the ray extra)")
+    workers: int = option(1, "Ray workers of the robustness sweep (--backend ray)")
+    address: str = option("", "Ray cluster to join (--backend ray); empty: start a local Ray instance")
 
 
 def check_budgets(config: ExperimentConfig) -> None:
@@ -83,6 +86,13 @@ def check_budgets(config: ExperimentConfig) -> None:
         )
     if config.batch_size < 1:
         raise ConfigError(f"batch_size={config.batch_size} (--batch-size) must be at least 1; pass --batch-size >= 1")
+    if config.backend not in ("local", "ray"):
+        raise ConfigError(f"backend={config.backend!r} (--backend) is not a backend; pass --backend local or ray")
+    if config.workers < 1 or (config.backend == "local" and config.workers != 1):
+        raise ConfigError(
+            f"workers={config.workers} (--workers) needs --backend ray and at least 1 worker; "
+            "pass --backend ray --workers N, or leave --workers at 1"
+        )
 
 
 def model_folder_name(model: str) -> str:

@@ -4,7 +4,9 @@
 ``--k``, ``--prompt``, ``--hook``, ... can be set for the whole reproduction), the
 models and the experiments to run. :func:`reproduce` runs them with
 :func:`stages_of_inference.experiments.runner.run_experiments` (each model loaded
-once), prints the time table and rebuilds ``OUT/report.html``.
+once), or with ``--backend ray`` as one Ray task per model and experiment
+(:mod:`stages_of_inference.distributed.fan_out`), prints the time table and rebuilds
+``OUT/report.html``.
 
 Example:
     >>> config = ReproduceConfig(models=["smollm2-135m"], tokens=1024, k=3)
@@ -98,7 +100,12 @@ def reproduce(config: ReproduceConfig) -> pd.DataFrame:
     Returns:
         One row per model and experiment: ``model``, ``experiment``, ``seconds``.
     """
-    summary = run_experiments(chosen_experiments(config), config, models=config.models)
+    if config.backend == "ray":
+        from stages_of_inference.distributed.fan_out import run_experiments_on_ray
+
+        summary = run_experiments_on_ray(chosen_experiments(config), config, models=config.models)
+    else:
+        summary = run_experiments(chosen_experiments(config), config, models=config.models)
     print("\n" + summary.to_string(index=False))
     report = build_report(Path(config.out))
     print(f"\nresults in {Path(config.out).resolve()}; open the report: {report.resolve()}")

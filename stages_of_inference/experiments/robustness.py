@@ -10,7 +10,8 @@ file of layer orders, see :func:`~stages_of_inference.interventions.resolve_inte
 is a variant named ``robustness_<family>`` (a file: ``robustness_<stem>-<hash>``,
 :func:`~stages_of_inference.interventions.family_name`): its own table, summary,
 figure, checkpoint folder and entry in ``finished.json``, so running one family never
-replaces another's results.
+replaces another's results. With ``--backend ray --workers N`` the batches are computed
+by N Ray workers and the table is the same.
 
 Example:
     >>> EXPERIMENT.run_name(RobustnessConfig()), EXPERIMENT.run_name(RobustnessConfig(interventions="blocks"))
@@ -84,6 +85,10 @@ def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: Robust
         batch_size=config.batch_size,
         seed=config.seed,
         checkpoint_dir=output_folder(config) / f"{name}_shards",
+        backend=config.backend,
+        workers=config.workers,
+        address=config.address or None,
+        load_options={"trust_remote_code": config.trust_remote_code} if config.backend == "ray" else None,
     )
     family = family_name(config.interventions)
     return Results(

@@ -84,7 +84,7 @@ def run_experiments(
     names = list(models) if models is not None else [config.model]
     rows: list[dict[str, object]] = []
     for position, model_name in enumerate(names, start=1):
-        model_config = dataclasses.replace(_run_settings(config), model=model_name)
+        model_config = dataclasses.replace(run_settings(config), model=model_name)
         seconds = _run_on_model(
             experiments, config, model_config, label=f"[model {position}/{len(names)}: {model_name}]"
         )
@@ -92,7 +92,7 @@ def run_experiments(
     return pd.DataFrame(rows, columns=["model", "experiment", "seconds"])
 
 
-def _run_settings(config: ExperimentConfig) -> ExperimentConfig:
+def run_settings(config: ExperimentConfig) -> ExperimentConfig:
     """The run settings of ``config`` alone (the fields every experiment shares)."""
     return ExperimentConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(ExperimentConfig)})
 
