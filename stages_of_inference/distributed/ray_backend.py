@@ -68,7 +68,7 @@ class SweepWorker:
 
 def ray_batches(
     model: LoadedModel,
-    pending: Sequence[tuple[int, Int[Tensor, "batch pos"]]],
+    pending: Sequence[tuple[int, Int[Tensor, "_ pos"]]],
     interventions: Sequence[Intervention],
     position_chunk: int | None,
     *,
@@ -157,7 +157,7 @@ def _wait_started(ray: Any, actors: Sequence[Any]) -> None:
 def _schedule(
     ray: Any,
     actors: Sequence[Any],
-    pending: Sequence[tuple[int, Int[Tensor, "batch pos"]]],
+    pending: Sequence[tuple[int, Int[Tensor, "_ pos"]]],
     advance: Callable[[float], Any],
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Keep :data:`IN_FLIGHT` batches on each actor; yield each shard as it arrives."""
