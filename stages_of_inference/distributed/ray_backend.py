@@ -129,7 +129,10 @@ def join_ray(ray: Any, address: str | None) -> bool:
     """Join Ray unless this process already has; whether this call joined (and must leave at the end)."""
     if ray.is_initialized():
         return False
-    ray.init(address=address, include_dashboard=False)
+    if address is None:
+        ray.init(include_dashboard=False)
+    else:
+        ray.init(address=address)  # a cluster's own settings (its dashboard) are not this process's to choose
     return True
 
 
