@@ -213,7 +213,7 @@ def sweep_batch(
 
 def _local_batches(
     model: LoadedModel,
-    pending: Sequence[tuple[int, Int[Tensor, "batch pos"]]],
+    pending: Sequence[tuple[int, Int[Tensor, "_ pos"]]],
     interventions: Sequence[Intervention],
     position_chunk: int | None,
     advance: Callable[[float], Any],

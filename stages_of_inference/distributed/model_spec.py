@@ -8,12 +8,14 @@ that found other weights (another cache, another machine) stops the run instead 
 mixing numbers of two models.
 
 Example:
-    >>> from stages_of_inference.models.sources import ModelSource
-    >>> class Loaded:
-    ...     soi_source = ModelSource("smollm2-135m", "embedded", "/cache/x", "ab" * 32, compatibility_mode=True)
-    >>> spec = ModelSpec.of(Loaded(), {"trust_remote_code": False})
-    >>> spec.name, spec.arguments()
-    ('smollm2-135m', {'compatibility_mode': True, 'device': 'cpu', 'trust_remote_code': False})
+    >>> spec = ModelSpec("smollm2-135m", True, "cpu", {"name": "smollm2-135m", "device": "cpu"})
+    >>> spec.arguments()
+    {'compatibility_mode': True, 'device': 'cpu'}
+    >>> spec.check({"name": "smollm2-135m", "device": "cuda:0"})  # another device: accepted
+    >>> spec.check({"name": "gemma-3-270m", "device": "cpu"})
+    Traceback (most recent call last):
+    ...
+    stages_of_inference.errors.ConfigError: a Ray worker loaded another model than the driver (name: 'smollm2-135m' on the driver, 'gemma-3-270m' on the worker); give every node the same model files and cache
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class SweepWorker:
 
 def ray_batches(
     model: LoadedModel,
-    pending: Sequence[tuple[int, Int[Tensor, "batch pos"]]],
+    pending: Sequence[tuple[int, Int[Tensor, "_ pos"]]],
     interventions: Sequence[Intervention],
     position_chunk: int | None,
     *,
@@ -129,7 +129,10 @@ def join_ray(ray: Any, address: str | None) -> bool:
     """Join Ray unless this process already has; whether this call joined (and must leave at the end)."""
     if ray.is_initialized():
         return False
-    ray.init(address=address, include_dashboard=False)
+    if address is None:
+        ray.init(include_dashboard=False)
+    else:
+        ray.init(address=address)  # a cluster's own settings (its dashboard) are not this process's to choose
     return True
 
 
@@ -157,7 +160,7 @@ def _wait_started(ray: Any, actors: Sequence[Any]) -> None:
 def _schedule(
     ray: Any,
     actors: Sequence[Any],
-    pending: Sequence[tuple[int, Int[Tensor, "batch pos"]]],
+    pending: Sequence[tuple[int, Int[Tensor, "_ pos"]]],
     advance: Callable[[float], Any],
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Keep :data:`IN_FLIGHT` batches on each actor; yield each shard as it arrives."""

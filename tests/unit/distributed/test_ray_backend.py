@@ -48,7 +48,7 @@ def shard_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("batch-*.parquet"))
 
 
-def wait_for(condition: Any, seconds: float = 120.0) -> None:
+def wait_for(condition: Any, seconds: float = 900.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
