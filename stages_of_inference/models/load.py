@@ -1,6 +1,7 @@
 """The one entry point, :func:`load_model`: any model name to a ``TransformerBridge``, through the caches.
 
-A name is an embedded model (``"gemma-3-270m"``, ``"smollm2-135m"``), a local
+A name is an embedded model (``"gemma-3-270m"``, ``"smollm2-135m"``, the optional
+``"qwen2.5-coder-0.5b"`` and ``"qwen2.5-coder-1.5b"``), a local
 ``.gguf`` file, a local Hugging Face model folder, or a hub id
 (:mod:`stages_of_inference.models.sources`). In compatibility mode, weights with a
 known hash are processed by TransformerLens once and then restored from the cache
