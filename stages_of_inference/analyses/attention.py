@@ -125,7 +125,7 @@ def _check_arguments(tokens: Tensor, k: int, exclude_bos: bool, by: str) -> int:
 def _mean_and_sem(scores: Float[Tensor, "documents *rest"]) -> tuple[Tensor, Tensor]:  # noqa: F821 (jaxtyping)
     n_documents = scores.shape[0]
     if n_documents < 2:
-        return scores.mean(dim=0), torch.full(scores.shape[1:], math.nan, dtype=scores.dtype)
+        return scores.mean(dim=0), torch.full(scores.shape[1:], math.nan, dtype=scores.dtype, device=scores.device)
     return scores.mean(dim=0), scores.std(dim=0) / math.sqrt(n_documents)
 
 
