@@ -1,6 +1,6 @@
 """Peak memory of the robustness sweep: does it stay flat as the token budget grows?
 
-For each budget, a fresh Python subprocess loads the model, tokenizes the embedded
+For each budget, a fresh Python subprocess loads the model, tokenizes the ``python-docs``
 corpus (``seq_len=256, seed=0``) and runs ``robustness_sweep(model, tokens,
 progress=False)``; it reports its peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), once after loading the model and once
@@ -57,7 +57,7 @@ def peak_bytes():
 
 model = load_model(sys.argv[1])
 after_load = peak_bytes()
-tokens = load_corpus("embedded", model, int(sys.argv[2]), seq_len=256, seed=0)
+tokens = load_corpus("python-docs", model, int(sys.argv[2]), seq_len=256, seed=0)
 start = time.perf_counter()
 k = None if sys.argv[3] == "all" else int(sys.argv[3])
 table = robustness_sweep(model, tokens, spread_interventions(n_layers_of(model), k), progress=False)

@@ -1,6 +1,6 @@
 """Throughput of the robustness sweep against two simpler ways of computing the same table.
 
-On identical tokens (``load_corpus("embedded", model, tokens, seq_len=256, seed=0)``) and
+On identical tokens (``load_corpus("python-docs", model, tokens, seq_len=256, seed=0)``) and
 the default interventions (every deletion, every adjacent swap), this times:
 
 * **A** -- ``robustness_sweep(model, tokens, progress=False)`` as shipped (each
@@ -281,7 +281,7 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
     print(f"\n== sweep throughput: {name} ==")
     print(environment())
     model = load_model(name)
-    tokens = load_corpus("embedded", model, args.tokens, seq_len=args.seq_len, seed=0)
+    tokens = load_corpus("python-docs", model, args.tokens, seq_len=args.seq_len, seed=0)
     n_layers = n_layers_of(model)
     interventions = spread_interventions(n_layers, args.interventions)  # a subset: quick checks only
     n_windows = tokens.shape[0]

@@ -7,7 +7,7 @@ package files (:mod:`~stages_of_inference.corpora.readers`) and mixes the genres
 """
 
 from stages_of_inference.corpora.documents import Document, seeded_order
-from stages_of_inference.corpora.mix import EXCERPT_CHARS, excerpts, mix
+from stages_of_inference.corpora.mix import EXCERPT_CHARS, excerpts, mix_parts
 from stages_of_inference.corpora.registry import (
     DEFAULT_CORPUS,
     EMBEDDED_ALIAS,
@@ -26,7 +26,7 @@ __all__ = [
     "EmbeddedCorpus",
     "embedded_corpus",
     "excerpts",
-    "mix",
+    "mix_parts",
     "seeded_order",
     "strip_wiki_markup",
 ]

@@ -23,7 +23,7 @@ excerpts in the same order.
 Example:
     >>> a = [Document("a/1", "x" * 30), Document("a/2", "y" * 30)]
     >>> b = [Document("b/1", "p" * 10 + "\\n\\n" + "q" * 10 + "\\n\\n" + "r" * 10)]
-    >>> [excerpt.id for excerpt in mix([a, b], seed=None, min_chars=15)]
+    >>> [excerpt.id for excerpt in mix_parts([a, b], seed=None, min_chars=15)]
     ['a/1#0', 'b/1#0', 'b/1#1', 'a/2#0']
 """
 
@@ -58,7 +58,7 @@ def excerpts(document: Document, min_chars: int = EXCERPT_CHARS) -> list[Documen
     return [Document(f"{document.id}#{index}", text) for index, text in enumerate(texts)]
 
 
-def mix(parts: Sequence[Sequence[Document]], seed: int | None, min_chars: int = EXCERPT_CHARS) -> list[Document]:
+def mix_parts(parts: Sequence[Sequence[Document]], seed: int | None, min_chars: int = EXCERPT_CHARS) -> list[Document]:
     """Interleave the excerpts of ``parts`` by the module's rule; a part's position breaks ties."""
     queues = [
         seeded_order((excerpt for document in part for excerpt in excerpts(document, min_chars)), seed)

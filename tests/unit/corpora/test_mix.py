@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from stages_of_inference.corpora.documents import Document
-from stages_of_inference.corpora.mix import excerpts, mix
+from stages_of_inference.corpora.mix import excerpts, mix_parts
 
 
 def paragraphs(*lengths: int) -> str:
@@ -28,7 +28,7 @@ def test_excerpts_skip_blank_paragraphs_and_keep_a_long_one_whole() -> None:
 def test_parts_give_equal_characters_until_the_smallest_runs_out() -> None:
     long_part = [Document(f"long/{i}", "l" * 100) for i in range(10)]
     short_part = [Document(f"short/{i}", "s" * 25) for i in range(8)]
-    mixed = [excerpt.id.removesuffix("#0") for excerpt in mix([long_part, short_part], seed=None, min_chars=1)]
+    mixed = [excerpt.id.removesuffix("#0") for excerpt in mix_parts([long_part, short_part], seed=None, min_chars=1)]
     # characters given (long, short) before each pick: the part behind goes next, ties to the first part
     assert mixed == [
         "long/0",  # (0, 0)
@@ -41,11 +41,11 @@ def test_parts_give_equal_characters_until_the_smallest_runs_out() -> None:
 
 def test_a_seed_permutes_each_part_and_keeps_the_interleaving_rule() -> None:
     parts = [[Document(f"p{p}/{i}", "x" * 10) for i in range(6)] for p in range(3)]
-    stored = mix(parts, seed=None, min_chars=1)
+    stored = mix_parts(parts, seed=None, min_chars=1)
     assert [e.id for e in stored[:3]] == ["p0/0#0", "p1/0#0", "p2/0#0"]
-    seeded = mix(parts, seed=5, min_chars=1)
-    assert seeded == mix(parts, seed=5, min_chars=1)
-    assert seeded != mix(parts, seed=6, min_chars=1)
+    seeded = mix_parts(parts, seed=5, min_chars=1)
+    assert seeded == mix_parts(parts, seed=5, min_chars=1)
+    assert seeded != mix_parts(parts, seed=6, min_chars=1)
     assert [e.id.split("/")[0] for e in seeded] == [e.id.split("/")[0] for e in stored]  # same genre rhythm
     for p in range(3):
         expected = [f"p{p}/{i}#0" for i in range(6)]
