@@ -3,10 +3,11 @@
 * The exported SmolLM2 folder, loaded by plain ``transformers``, equals the toolkit's
   deletion of the same layers on a raw-weights bridge: the same dequantized float32
   weights through the same modules; only the attention kernel may differ (PyTorch SDPA
-  after loading, eager in the bridge), a float32 rounding difference. Logits must agree
-  to ``1e-3`` (they span about ±30; float32 rounding through 28 layers stays below 1e-4).
-* The planner runs on both models (4 windows x 64 tokens, two budgets); its first step
-  is the single deletion of least KL as the plain sweep of named deletions measures it.
+  after loading, eager in the bridge), a float32 rounding difference. Logits (tens of
+  units in size) must agree to ``1e-3``; deleting the layers moves them by over 100 times that.
+* The planner runs on both models (2 selection + 2 held-out windows of 32 tokens, one
+  budget: kept small, as every candidate is unembedded over the whole vocabulary); its
+  step is the single deletion of least KL as the plain sweep of named deletions measures it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from stages_of_inference.sweep import robustness_sweep
 
 pytestmark = pytest.mark.integration
 
-N_WINDOWS, SEQ_LEN = 4, 64
+N_WINDOWS, SEQ_LEN = 2, 32
 LOGIT_TOLERANCE = 1e-3
 DELETED = [3, 17, 18]
 
@@ -54,7 +55,7 @@ def test_the_exported_smollm2_loads_in_plain_transformers_and_equals_the_deletio
 
 def test_the_planner_runs_on_each_real_model(real_model) -> None:
     tokens = load_corpus("embedded", real_model, n_tokens=2 * N_WINDOWS * SEQ_LEN, seq_len=SEQ_LEN)
-    plan = prune_plan(real_model, tokens, 2, batch_size=N_WINDOWS, n_bootstrap=200, progress=False)
+    plan = prune_plan(real_model, tokens, 1, batch_size=N_WINDOWS, n_bootstrap=200, progress=False)
     selection, _ = split_held_out(tokens, 0.5)
     singles = robustness_sweep(
         real_model,
@@ -67,7 +68,6 @@ def test_the_planner_runs_on_each_real_model(real_model) -> None:
     first = json.loads(plan.steps.deleted_layers.iloc[0])
     assert first == [int(singles.sort_values("kl", kind="stable").layer.iloc[0])]
     assert plan.steps.selection_kl.iloc[0] == pytest.approx(singles.kl.min(), rel=1e-5)
-    assert set(json.loads(plan.steps.deleted_layers.iloc[1])) > set(first)
     assert sorted(plan.comparison.method.unique()) == sorted(METHODS)
     for metric in ("kl", "relative_accuracy", "loss"):
         values = plan.comparison[[f"{metric}_ci_low", metric, f"{metric}_ci_high"]].to_numpy()
