@@ -2,7 +2,7 @@
 
 import sys
 
-from stages_of_inference.experiments.registry import EXPERIMENTS
+from stages_of_inference.experiments.registry import EXPERIMENTS, EXTRA_EXPERIMENTS
 
 
 def main() -> int:
@@ -12,6 +12,9 @@ def main() -> int:
         print(f"  {experiment.name:<14} {experiment.description}")
     print("  reproduce      all of them on several models, then the report")
     print("  report         rebuild the report from a results folder")
+    print("\nbeyond the paper (run when named):")
+    for experiment in EXTRA_EXPERIMENTS:
+        print(f"  {experiment.name:<14} {experiment.description}")
     return 0
 
 
