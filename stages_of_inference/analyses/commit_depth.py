@@ -236,10 +236,11 @@ def exit_curve(
     rows = []
     n_points = int(exit_sums.point.max()) + 1
     alpha = (1 - confidence) / 2
-    rng = np.random.default_rng(seed)
-    for point, group in exit_sums.sort_values(["point", "sequence"]).groupby("point"):
+    n_windows = exit_sums.sequence.nunique()
+    samples = np.random.default_rng(seed).integers(0, n_windows, size=(n_bootstrap, n_windows)) if n_bootstrap else None
+    by_point = exit_sums.sort_values(["point", "sequence"]).groupby("point")
+    for point, group in by_point:  # every point has every window: the same resamples at each point
         counts = group.n_tokens.to_numpy(dtype=float)
-        samples = rng.integers(0, len(group), size=(n_bootstrap, len(group))) if n_bootstrap else None
         row: dict[str, float] = {"point": float(point)}
         for column in EXIT_METRICS:
             values = group[column].to_numpy()

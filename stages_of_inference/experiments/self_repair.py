@@ -27,7 +27,7 @@ from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.self_repair import plot_repair_by_layer, plot_repair_curve, plot_repair_heatmap
 
 NAME = "self_repair"
-DEFAULT_REPAIR_TOKENS = 512
+DEFAULT_REPAIR_TOKENS = 256
 TOP_LAYERS = 3
 
 

@@ -73,7 +73,7 @@ def test_deleting_a_layer_damages_and_the_output_matches_a_full_forward(real_mod
     tokens = one_window(real_model)
     layer = real_model.cfg.n_layers // 2
     table = self_repair(real_model, tokens, Intervention("delete", layer), progress=False)
-    assert table.damage.iloc[0] > 0
+    assert table.excess_kl.iloc[-1] > 0  # the output moves; the damage may have either sign (docs/settling.md)
     with torch.inference_mode():
         original = real_model(tokens)
         with delete_layers(real_model, layer):
