@@ -18,7 +18,7 @@ comma := ,
 # One stamp per set of extras, so that asking for other extras installs them.
 INSTALLED := $(VENV)/.installed$(subst $(space),,$(foreach extra,$(EXTRAS),-$(extra)))
 
-.PHONY: install browser reproduce lint test bench clean
+.PHONY: install browser reproduce beyond lint test bench clean
 
 install: $(INSTALLED)
 
@@ -37,6 +37,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 reproduce: install
 	$(PY) -m experiments.reproduce --models $(MODELS) --tokens $(TOKENS) --out $(OUT)
+
+# Beyond the paper, into the same results folder (the paper's finished experiments are kept):
+# block and component deletions, commit depth, self-repair and the pruning planner.
+beyond: install
+	$(PY) -m experiments.reproduce --models $(MODELS) --tokens $(TOKENS) --out $(OUT) \
+		--experiments robustness commit_depth self_repair prune --families default blocks components
 
 # Debian's Chromium renders the HTML report in the browser test (needs root or sudo-less apt).
 browser:

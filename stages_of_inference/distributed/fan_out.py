@@ -30,6 +30,7 @@ import pandas as pd
 from jaxtyping import Int
 from torch import Tensor
 
+from stages_of_inference.corpus import CorpusRecord
 from stages_of_inference.distributed.model_spec import ModelSpec
 from stages_of_inference.distributed.ray_backend import error_cause, import_ray, join_ray
 from stages_of_inference.errors import DistributedError
@@ -68,25 +69,27 @@ def run_experiments_on_ray(
     try:
         compute = ray.remote(max_retries=MAX_RETRIES)(compute_experiment)
         folders: dict[str, Path] = {}
+        corpora: dict[str, CorpusRecord] = {}
         finished: dict[str, dict[str, dict[str, Any]]] = {}
         running: dict[Any, tuple[str, str]] = {}
         for model_name in models:
             model_config = dataclasses.replace(run_settings(config), model=model_name)
-            model, tokens, folders[model_name] = prepare(model_config)
+            model, tokens, folders[model_name], corpora[model_name] = prepare(model_config)
             spec = ModelSpec.of(model, {"trust_remote_code": config.trust_remote_code})
             del model
             finished[model_name] = read_finished(folders[model_name])
             for experiment in experiments:
                 experiment_config = experiment.config_for(config, model=model_name)
                 options = experiment.options(experiment_config)
-                earlier = finished[model_name].get(experiment.name)
+                name = experiment.run_name(experiment_config)
+                earlier = finished[model_name].get(name)
                 if earlier is not None and earlier["options"] == options:
-                    print(f"[{model_name}] {experiment.name}: finished earlier ({earlier['seconds']:.0f} s), kept")
+                    print(f"[{model_name}] {name}: finished earlier ({earlier['seconds']:.0f} s), kept")
                     continue
                 local = dataclasses.replace(experiment_config, overwrite=False, backend="local", workers=1, address="")
                 reference = compute.remote(experiment, local, spec, tokens, folders[model_name])
-                running[reference] = (model_name, experiment.name)
-                print(f"[{model_name}] {experiment.name}: sent to Ray", flush=True)
+                running[reference] = (model_name, name)
+                print(f"[{model_name}] {name}: sent to Ray", flush=True)
         while running:
             (ready,), _ = ray.wait(list(running), num_returns=1)
             model_name, name = running.pop(ready)
@@ -101,18 +104,18 @@ def run_experiments_on_ray(
             write_json(finished[model_name], folders[model_name] / FINISHED_FILE)
             print(f"[{model_name}] {name}: finished on Ray ({seconds:.0f} s)", flush=True)
         for model_name, folder in folders.items():
-            write_manifest(dataclasses.replace(run_settings(config), model=model_name), folder)
+            write_manifest(dataclasses.replace(run_settings(config), model=model_name), folder, corpora[model_name])
     finally:
         if joined:
             ray.shutdown()
     rows = [
         {
             "model": model_name,
-            "experiment": experiment.name,
-            "seconds": float(finished[model_name][experiment.name]["seconds"]),
+            "experiment": name,
+            "seconds": float(finished[model_name][name]["seconds"]),
         }
         for model_name in models
-        for experiment in experiments
+        for name in (experiment.run_name(experiment.config_for(config, model=model_name)) for experiment in experiments)
     ]
     return pd.DataFrame(rows, columns=["model", "experiment", "seconds"])
 
@@ -128,5 +131,5 @@ def compute_experiment(
     began = time.perf_counter()
     model = spec.load()
     results = experiment.compute(model, tokens, config)
-    save_results(results, folder, experiment.name, began=began)
+    save_results(results, folder, experiment.run_name(config), began=began)
     return round(time.perf_counter() - began, 1), experiment.options(config)

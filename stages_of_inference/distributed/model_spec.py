@@ -8,9 +8,9 @@ that found other weights (another cache, another machine) stops the run instead 
 mixing numbers of two models.
 
 Example:
-    >>> spec = ModelSpec("smollm2-135m", True, "cpu", {"name": "smollm2-135m", "device": "cpu"})
+    >>> spec = ModelSpec("smollm2-135m", True, "cpu", "float32", {"name": "smollm2-135m", "device": "cpu"})
     >>> spec.arguments()
-    {'compatibility_mode': True, 'device': 'cpu'}
+    {'compatibility_mode': True, 'device': 'cpu', 'dtype': 'float32'}
     >>> spec.check({"name": "smollm2-135m", "device": "cuda:0"})  # another device: accepted
     >>> spec.check({"name": "gemma-3-270m", "device": "cpu"})
     Traceback (most recent call last):
@@ -42,6 +42,8 @@ class ModelSpec:
     """The driver's weight processing."""
     device: str
     """The driver's device, unless ``load_options`` names another."""
+    dtype: str
+    """The driver's weight dtype (a worker in another dtype would not compute the same table)."""
     identity: dict[str, Any]
     """The driver's ``model.soi_source.identity()``."""
     load_options: dict[str, Any] = field(default_factory=dict)
@@ -60,11 +62,23 @@ class ModelSpec:
                 "Ray workers load the model again by its name: load it with soi.load_model "
                 "(a model built in memory cannot be reloaded), or use backend='local'"
             )
-        return cls(source.name, source.compatibility_mode, source.device, source.identity(), dict(load_options or {}))
+        return cls(
+            source.name,
+            source.compatibility_mode,
+            source.device,
+            source.dtype,
+            source.identity(),
+            dict(load_options or {}),
+        )
 
     def arguments(self) -> dict[str, Any]:
         """Keyword arguments of ``load_model`` besides the name."""
-        return {"compatibility_mode": self.compatibility_mode, "device": self.device, **self.load_options}
+        return {
+            "compatibility_mode": self.compatibility_mode,
+            "device": self.device,
+            "dtype": self.dtype,
+            **self.load_options,
+        }
 
     def load(self) -> LoadedModel:
         """Load the model in this process and check it is the driver's.

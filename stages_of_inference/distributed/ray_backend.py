@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -96,7 +97,7 @@ def ray_batches(
     try:
         options, threads = _placement(ray, workers)
         if options.get("num_gpus"):
-            spec = ModelSpec(spec.name, spec.compatibility_mode, "cuda", spec.identity, spec.load_options)
+            spec = dataclasses.replace(spec, device="cuda")
         remote = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)(SweepWorker)
         actors = [
             remote.options(**options).remote(spec, interventions, position_chunk, threads) for _ in range(workers)

@@ -2,9 +2,9 @@
 
 Example:
     >>> [experiment.name for experiment in EXPERIMENTS]
-    ['robustness', 'logit_lens', 'attention', 'norms', 'neurons', 'cka', 'subjoiner', 'commit_depth', 'self_repair']
+    ['robustness', 'logit_lens', 'attention', 'norms', 'neurons', 'cka', 'subjoiner']
     >>> [experiment.name for experiment in EXTRA_EXPERIMENTS]
-    ['prune']
+    ['commit_depth', 'self_repair', 'prune']
     >>> BY_NAME["attention"].description
     'Mean attention to the previous k tokens, per layer and per head (paper section 4).'
 """
@@ -35,13 +35,12 @@ EXPERIMENTS: tuple[Experiment[Any], ...] = (
     neurons.EXPERIMENT,
     cka.EXPERIMENT,
     subjoiner.EXPERIMENT,
-    commit_depth.EXPERIMENT,
-    self_repair.EXPERIMENT,
 )
-"""The experiments run for every model, in this order (the cheap robustness tables first)."""
+"""The paper's experiments, run for every model by default, in this order (the cheap robustness tables first)."""
 
-EXTRA_EXPERIMENTS: tuple[Experiment[Any], ...] = (prune.EXPERIMENT,)
-"""Experiments beyond the paper's: run only when named (``--experiments prune``, ``python -m experiments.prune``)."""
+EXTRA_EXPERIMENTS: tuple[Experiment[Any], ...] = (commit_depth.EXPERIMENT, self_repair.EXPERIMENT, prune.EXPERIMENT)
+"""Experiments beyond the paper's, run only when named (``--experiments commit_depth``, ``make beyond``,
+``python -m experiments.prune``): they would more than double the reproduction's time (docs/design.md)."""
 
 BY_NAME: dict[str, Experiment[Any]] = {experiment.name: experiment for experiment in (*EXPERIMENTS, *EXTRA_EXPERIMENTS)}
 """Each experiment by its name."""

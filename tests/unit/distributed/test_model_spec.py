@@ -12,6 +12,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from stages_of_inference.distributed.model_spec import ModelSpec
 from stages_of_inference.errors import ConfigError
+from stages_of_inference.models import load_model
 from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.sweep import robustness_sweep
 
@@ -36,6 +37,13 @@ def test_a_worker_with_other_weights_is_refused_but_another_device_is_not(folder
     with pytest.raises(ConfigError, match="another model than the driver") as error:
         spec.check({**spec.identity, "compatibility_mode": not spec.identity["compatibility_mode"]})
     assert "\n" not in str(error.value)
+
+
+def test_a_worker_loads_the_drivers_dtype(tiny_folder: Path) -> None:
+    driver = load_model(tiny_folder, compatibility_mode=False, dtype="bfloat16")
+    reloaded = ModelSpec.of(driver).load()
+    assert next(reloaded.parameters()).dtype == torch.bfloat16
+    assert reloaded.soi_source.identity() == driver.soi_source.identity()
 
 
 def test_load_options_reach_load_model(folder_model: LoadedModel) -> None:
