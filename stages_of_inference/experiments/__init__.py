@@ -12,7 +12,7 @@ the dataclass config that drives Python and the command line (:mod:`.command`).
 Example:
     >>> from stages_of_inference.experiments import EXPERIMENTS
     >>> len(EXPERIMENTS)
-    9
+    7
 """
 
 from stages_of_inference.experiments.config import ExperimentConfig

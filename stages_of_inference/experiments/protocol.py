@@ -12,7 +12,7 @@ Example:
     ...     return Results(tables={"count": table}, summary={"windows": int(tokens.shape[0])})
     >>> demo = Experiment("count", "Count the windows.", ExperimentConfig, count_windows)
     >>> demo.config_for(ExperimentConfig(tokens=512, model="a"), model="b")
-    ExperimentConfig(model='b', corpus='prose', tokens=512, seq_len=256, seed=0, batch_size=4, out=PosixPath('results'), raw_weights=False, trust_remote_code=False, device='cpu', dtype='float32', overwrite=False)
+    ExperimentConfig(model='b', corpus='prose', tokens=512, seq_len=256, seed=0, batch_size=4, out=PosixPath('results'), raw_weights=False, trust_remote_code=False, device='cpu', dtype='float32', overwrite=False, backend='local', workers=1, address='')
     >>> demo.options(ExperimentConfig())
     {}
     >>> demo.run_name(ExperimentConfig())

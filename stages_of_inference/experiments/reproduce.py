@@ -13,6 +13,9 @@ Example:
     >>> [e.name for e in chosen_experiments(ReproduceConfig(experiments=["norms", "attention"]))]
     ['attention', 'norms']
     >>> [e.run_name(config) for e in chosen_experiments(ReproduceConfig(experiments=["robustness"]))]
+    ['robustness']
+    >>> beyond = ReproduceConfig(experiments=["robustness"], families=["default", "blocks", "components"])
+    >>> [e.run_name(config) for e in chosen_experiments(beyond)]
     ['robustness', 'robustness_blocks', 'robustness_components']
     >>> reproduce(config)  # doctest: +SKIP
 """

@@ -2,7 +2,7 @@
 
 One short window per model (Gemma's 262k vocabulary makes every lens point costly);
 the tests assert what must hold on any model plus the token classes of both real
-tokenizers' conventions (byte-level BPE for SmolLM2, SentencePiece for Gemma 3).
+tokenizers' conventions (byte-level BPE for SmolLM2 and Qwen2.5, SentencePiece for Gemma 3).
 """
 
 from __future__ import annotations
@@ -18,10 +18,19 @@ from stages_of_inference.scoring.metrics import token_metrics
 
 pytestmark = pytest.mark.integration
 
-WINDOW = {"smollm2-135m": 64, "gemma-3-270m": 32}
+WINDOW = {"smollm2-135m": 64, "gemma-3-270m": 32, "qwen2.5-coder-0.5b": 32}
 
 HAND_PICKED = {
     "smollm2-135m": {
+        "Ġthe": "word_initial",
+        "ing": "continuation",
+        "9": "digits",
+        ",": "punctuation",
+        "Ġ(": "punctuation",
+        "Ċ": "other",
+        "Ġ": "other",
+    },
+    "qwen2.5-coder-0.5b": {
         "Ġthe": "word_initial",
         "ing": "continuation",
         "9": "digits",

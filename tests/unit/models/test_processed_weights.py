@@ -100,7 +100,7 @@ def test_a_slot_filled_by_the_processing_is_restored(
     bias = hf_model.model.layers[0].self_attn.o_proj.bias
     assert bias is not None and bias.abs().max() > 0  # the random value biases, folded
     save_processed(processed, owners, tmp_path / "processed")
-    restored, _, _ = load_processed(tmp_path / "processed")
+    restored, _, _ = load_processed(tmp_path / "processed", torch.float32)
     assert torch.equal(restored.model.layers[0].self_attn.o_proj.bias, bias)
 
 
