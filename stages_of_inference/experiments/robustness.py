@@ -45,6 +45,7 @@ from stages_of_inference.plots.families import (
     swap_grid,
 )
 from stages_of_inference.plots.robustness import plot_robustness
+from stages_of_inference.runs.shards import sweep_shards_folder
 from stages_of_inference.sweep import robustness_sweep
 
 NAME = "robustness"
@@ -84,7 +85,7 @@ def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: Robust
         resolve_interventions(config.interventions, n_layers),
         batch_size=config.batch_size,
         seed=config.seed,
-        checkpoint_dir=output_folder(config) / f"{name}_shards",
+        checkpoint_dir=sweep_shards_folder(output_folder(config), name),
         backend=config.backend,
         workers=config.workers,
         address=config.address or None,

@@ -71,6 +71,25 @@ def run_provenance(model: LoadedModel, interventions: Sequence[Intervention]) ->
     }
 
 
+SHARD_PATTERN = "batch-{index:05d}.parquet"
+"""A batch's shard file name in its sweep's folder."""
+
+
+def sweep_shards_folder(results_folder: str | os.PathLike[str], run_name: str) -> Path:
+    """Where the sweep recorded as ``run_name`` keeps its shards in a model's results folder.
+
+    Example:
+        >>> sweep_shards_folder("results/smollm2-135m", "robustness")
+        PosixPath('results/smollm2-135m/robustness_shards')
+    """
+    return Path(results_folder) / f"{run_name}_shards"
+
+
+def saved_shards(folder: str | os.PathLike[str]) -> list[Path]:
+    """The shard files in a sweep's folder, in batch order (none when the folder does not exist)."""
+    return sorted(Path(folder).glob(SHARD_PATTERN.replace("{index:05d}", "*")))
+
+
 class ShardFolder:
     """The shards of one sweep in ``folder``: ``batch-00000.parquet``, ``batch-00001.parquet``, ..."""
 
@@ -80,7 +99,7 @@ class ShardFolder:
 
     def path(self, index: int) -> Path:
         """Where batch ``index`` is kept."""
-        return self.folder / f"batch-{index:05d}.parquet"
+        return self.folder / SHARD_PATTERN.format(index=index)
 
     def provenance(self, index: int, batch: Int[Tensor, "batch pos"]) -> dict[str, Any]:
         """The provenance of batch ``index``: the run's, the batch index and its tokens' hash."""

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Float
 
-SHARDS_FOLDER = "robustness_shards"
-"""The sweep's checkpoint folder inside a model folder (see ``experiments/robustness.py``)."""
+from stages_of_inference.runs.shards import saved_shards, sweep_shards_folder
+
 NO_SHARDS = "no per-sequence sums (robustness_shards) in the model folder"
 
 
@@ -41,7 +41,7 @@ class ModelEvidence:
 
 def read_shards(folder: Path, robustness: pd.DataFrame | None) -> tuple[pd.DataFrame | None, str]:
     """The shard rows of a model folder when they match its robustness table, else None and why not."""
-    shards = sorted((folder / SHARDS_FOLDER).glob("batch-*.parquet"))
+    shards = saved_shards(sweep_shards_folder(folder, "robustness"))
     if not shards:
         return None, NO_SHARDS
     rows = pd.concat([pd.read_parquet(path) for path in shards], ignore_index=True)
