@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -48,6 +49,7 @@ from stages_of_inference.interventions import (
     default_interventions,
     final_residual,
     intervened_residual,
+    start_slot,
 )
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
@@ -190,25 +192,60 @@ def sweep_batch(
         batch: The batch's windows.
         interventions: Checked interventions (:func:`~stages_of_inference.interventions.check_interventions`).
         position_chunk: Tokens unembedded at once (see :func:`robustness_sweep`).
-        advance: Called after each forward (the original model's and each intervention's)
-            with the batch's tokens divided by the number of forwards.
+        advance: Called as the work advances, with the batch's tokens times the share of
+            the batch's work just done (:class:`BatchWork`): after each forward (the
+            original model's and each intervention's) and after each chunk decoded.
 
     Returns:
         The shard: ``batch`` then the columns of :func:`~stages_of_inference.scoring.per_sequence.score_batch`.
     """
-    step = batch.numel() / (len(interventions) + 1)
+    work = BatchWork.of(model, interventions)
+    tokens_per_unit = batch.numel() / work.total
+    report = (lambda units: advance(units * tokens_per_unit)) if advance is not None else (lambda units: None)
     with torch.inference_mode():
         baseline, resid_pres = final_residual(model, batch, cache_resid_pre=True)
-        if advance is not None:
-            advance(step)
+        report(work.forwards[0])
         finals = []
-        for intervention in interventions:
+        for intervention, blocks in zip(interventions, work.forwards[1:], strict=True):
             finals.append(intervened_residual(model, batch, intervention, resid_pres))
-            if advance is not None:
-                advance(step)
-        table = score_batch(model, batch, baseline, finals, interventions, position_chunk)
+            report(blocks)
+        decoded = lambda share: report(share * work.decode)
+        table = score_batch(model, batch, baseline, finals, interventions, position_chunk, decoded)
     table.insert(0, "batch", index)
     return table
+
+
+@dataclass(frozen=True)
+class BatchWork:
+    """The matrix-product work of one batch of a sweep, per token, in units of one block's.
+
+    For the progress bar only (its rate and time left): a block costs about its
+    parameter count in multiply-adds per token, an unembedding ``d_model x d_vocab``.
+    On Gemma 3 one unembedding is worth about 30 blocks, so most of a batch's time is
+    its scoring; on Qwen2.5-Coder 1.5B about 5, so most of it is its forwards.
+
+    Example:
+        >>> work = BatchWork(forwards=(18.0, 17.0, 1.0), decode=30.0)
+        >>> work.total  # the forwards, then three decodings: the original and two interventions
+        126.0
+    """
+
+    forwards: tuple[float, ...]
+    """Blocks run by the original model, then by each intervention."""
+    decode: float
+    """One unembedding of every scored token, in blocks."""
+
+    @classmethod
+    def of(cls, model: LoadedModel, interventions: Sequence[Intervention]) -> BatchWork:
+        n_layers = n_layers_of(model)
+        blocks = [float(len(i.order(n_layers)) - start_slot(i, n_layers)) for i in interventions]
+        block_size = sum(parameter.numel() for parameter in model.blocks[0].parameters())
+        decode = model.cfg.d_model * model.cfg.d_vocab / max(block_size, 1)
+        return cls(forwards=(float(n_layers), *blocks), decode=decode)
+
+    @property
+    def total(self) -> float:
+        return sum(self.forwards) + self.decode * len(self.forwards)
 
 
 def _local_batches(

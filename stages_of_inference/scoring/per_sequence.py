@@ -12,7 +12,8 @@ apart by the intervention's :attr:`~stages_of_inference.interventions.Interventi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ def score_batch(
     finals: list[Float[Tensor, "batch pos d_model"]],
     interventions: Sequence[Intervention],
     position_chunk: int | None = None,
+    advance: Callable[[float], Any] | None = None,
 ) -> pd.DataFrame:
     """Per-sequence metric sums of every intervention on one batch, from final residuals.
 
@@ -50,6 +52,9 @@ def score_batch(
         position_chunk: Tokens decoded at once (by default :func:`~stages_of_inference.scoring.workspace.chunk_rows`);
             the full-vocabulary tensors of a chunk live in one reused
             :class:`~stages_of_inference.scoring.workspace.Workspace`.
+        advance: Called after each chunk of tokens is decoded (the original model's or
+            an intervention's) with the share of one full decoding of the batch it was,
+            for a progress bar.
 
     Returns:
         One row per (intervention, sequence): ``sequence``, ``intervention``, ``layer``,
@@ -68,6 +73,7 @@ def score_batch(
         prediction_targets(batch).reshape(-1).to(baseline.device),
         interventions,
         position_chunk,
+        advance or (lambda share: None),
     )
     rows = []
     for intervention, metrics in zip(interventions, per_token, strict=True):
@@ -96,16 +102,21 @@ def _stream_metrics(
     targets: Int[Tensor, " n"],
     interventions: Sequence[Intervention],
     position_chunk: int,
+    advance: Callable[[float], Any],
 ) -> list[dict[str, Tensor]]:
     """Unembed and score every intervention, ``position_chunk`` tokens at a time."""
     workspace = Workspace()
     chunks: list[list[dict[str, Tensor]]] = [[] for _ in finals]
-    for start in range(0, baseline.shape[0], position_chunk):
+    n_rows = baseline.shape[0]
+    for start in range(0, n_rows, position_chunk):
         rows = slice(start, start + position_chunk)
+        share = (min(start + position_chunk, n_rows) - start) / n_rows
         reference = chunk_reference(model, baseline[rows], targets[rows], workspace)
+        advance(share)
         for index, (final, intervention) in enumerate(zip(finals, interventions, strict=True)):
             where = f"{intervention.label} (tokens {start}..{start + position_chunk} of the batch)"
             chunks[index].append(reference.compare(final[rows], where))
+            advance(share)
     return [{name: torch.cat([c[name] for c in parts]) for name in TOKEN_METRICS} for parts in chunks]
 
 

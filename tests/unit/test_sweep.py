@@ -18,7 +18,7 @@ from stages_of_inference.interventions import (
 )
 from stages_of_inference.models import bridge_from_hf
 from stages_of_inference.scoring.metrics import token_metrics
-from stages_of_inference.sweep import robustness_sweep
+from stages_of_inference.sweep import BatchWork, robustness_sweep, sweep_batch
 from tests.tiny_models import N_LAYERS, tiny_hf_model
 
 METRIC_COLUMNS = [
@@ -219,6 +219,21 @@ def test_subset_of_interventions_gives_the_same_rows(llama, llama_tokens) -> Non
     assert part.intervention.tolist() == ["swap", "delete"]
     wanted = ((full.intervention == "swap") & (full.layer == 2)) | ((full.intervention == "delete") & (full.layer == 0))
     pd.testing.assert_frame_equal(part.reset_index(drop=True), full[wanted].iloc[::-1].reset_index(drop=True))
+
+
+def test_progress_counts_the_forwards_and_the_scoring_by_their_work(llama, llama_tokens) -> None:
+    """The bar ends at the batch's tokens, and keeps moving while the batch is scored (not at 100 % after the forwards)."""
+    chosen = [Intervention("delete", 0), Intervention("delete", 3)]
+    batch = llama_tokens[:2]
+    advances: list[float] = []
+    sweep_batch(llama, 0, batch, chosen, position_chunk=10, advance=advances.append)
+    work = BatchWork.of(llama, chosen)
+    assert work.forwards == (4.0, 3.0, 1.0)  # delete 0 runs blocks 1..3; delete 3 reruns block 2 (prefix.start_slot)
+    n_chunks = -(-batch.shape[0] * (batch.shape[1] - 2) // 10)
+    assert len(advances) == 3 + n_chunks * 3  # each forward, then each chunk decoded thrice
+    assert sum(advances) == pytest.approx(batch.numel())
+    scoring = sum(advances[3:])
+    assert scoring == pytest.approx(batch.numel() * 3 * work.decode / work.total)
 
 
 # ---------------------------------------------------------------- checkpoints
