@@ -18,7 +18,6 @@ from stages_of_inference.analyses.neurons import (
     neuron_vocab_moments,
     output_directions,
     post_norm_gain,
-    standardized_moments,
 )
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.models import bridge_from_hf
@@ -60,9 +59,13 @@ def test_moments_reject_bad_arguments(tiny_model, kwargs) -> None:
         neuron_vocab_moments(tiny_model, **kwargs)
 
 
-def test_standardized_moments_of_a_constant_row_have_zero_variance() -> None:
-    moments = standardized_moments(torch.full((1, 5), 2.0))
-    assert moments[0, 0] == 2.0 and moments[0, 1] == 0.0
+def test_a_neuron_that_writes_nothing_has_zero_variance_and_undefined_shape(tiny_model) -> None:
+    with torch.no_grad():
+        tiny_model.blocks[1].mlp.W_out[3] = 0.0
+    moments = neuron_vocab_moments(tiny_model, layers=1).set_index("neuron")
+    assert moments.loc[3, "mean"] == 0.0 and moments.loc[3, "variance"] == 0.0
+    assert moments.loc[3, ["skew", "kurtosis"]].isna().all()
+    assert moments.drop(index=3)[["skew", "kurtosis"]].notna().all().all()
 
 
 def _toy_moments() -> pd.DataFrame:
