@@ -55,6 +55,9 @@ from stages_of_inference.scoring.workspace import Workspace
 MOMENT_COLUMNS = ("mean", "variance", "skew", "kurtosis")
 """The per-neuron statistics of :func:`neuron_vocab_moments`."""
 
+MOMENT_RTOL, MOMENT_ATOL = 1e-5, 1e-6
+"""PROVISIONAL."""
+
 DEFAULT_KURTOSIS_THRESHOLD = 10.0
 """Raw kurtosis above which a neuron counts as prediction or suppression (the paper's 10)."""
 
