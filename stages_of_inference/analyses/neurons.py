@@ -56,7 +56,21 @@ MOMENT_COLUMNS = ("mean", "variance", "skew", "kurtosis")
 """The per-neuron statistics of :func:`neuron_vocab_moments`."""
 
 MOMENT_RTOL, MOMENT_ATOL = 1e-5, 1e-6
-"""PROVISIONAL."""
+"""How far each moment of :func:`neuron_vocab_moments` may be from float64: ``|error| <= MOMENT_ATOL + MOMENT_RTOL * |value|``.
+
+The reference is the same definition computed in float64 from the same float32 weights.
+The float32 error enters through the cosines: each is a ``d_model``-term dot product of
+unit vectors, off by a few ``u * |terms|`` (``u = 6e-8``), against a spread of cosines
+``sigma`` of 0.02 to 0.05; ``E[z^k]`` of the standardised ``z = d / sigma`` inherits
+about ``k`` times that relative error per token, and its average over the vocabulary
+cancels most of it. The tile sums (float32 over 1,024 tokens, then float64 across tiles)
+add less, and the mean involves no float32 sum (the direction dotted with the mean unit
+column). Measured (``benchmarks/neuron_throughput.py``): at most 0.09 of this bound on
+SmolLM2 (layers 0, 15, 29) and 0.12 on Gemma 3 (layers 0, 8, 17), e.g. kurtosis within
+4e-6 and 9e-6, skew within 2.4e-7 and 3e-7; the previous implementation (whole
+``[256, d_vocab]`` rows, float32 means) was 2.5 to 4 times further from float64 on skew
+and kurtosis. No neuron's kind changed on either model (kurtosis threshold 10).
+"""
 
 DEFAULT_KURTOSIS_THRESHOLD = 10.0
 """Raw kurtosis above which a neuron counts as prediction or suppression (the paper's 10)."""
