@@ -3,7 +3,8 @@
 On a CPU the ``[tokens, d_vocab]`` product of the unembedding is fastest when computed
 tile by tile of the vocabulary (a tile of 1024 entries for 256 tokens is 1 MB, a core's
 L2 cache). :func:`unembed` decodes through the model's own head; the tile loop has one
-home, :func:`vocabulary_tiles`, which the tiled scoring uses too.
+home, :func:`product_tiles` (:func:`vocabulary_tiles` for a linear head), which the
+tiled scoring and the neuron moments use too.
 """
 
 from __future__ import annotations
@@ -117,17 +118,44 @@ def vocabulary_tiles(
         >>> torch.allclose(out.t(), linear(x), atol=1e-6)
         True
     """
-    rows, vocabulary = residual.shape[0], linear.out_features
-    tiles = workspace.buffer("vocabulary_tile", (VOCABULARY_TILE * rows,), residual.dtype, residual.device)
-    columns = residual.detach().t()
-    weight = linear.weight.detach()
-    bias = None if linear.bias is None else linear.bias.detach().unsqueeze(1)
+    bias = None if linear.bias is None else linear.bias.detach()
+    yield from product_tiles(residual, linear.weight.detach(), workspace, bias=bias, into=into)
+
+
+def product_tiles(
+    rows: Float[Tensor, "n d_model"],
+    weight: Float[Tensor, "d_vocab d_model"],
+    workspace: Workspace,
+    *,
+    bias: Float[Tensor, " d_vocab"] | None = None,
+    into: Float[Tensor, "d_vocab n"] | None = None,
+) -> Iterator[tuple[int, Float[Tensor, "tile n"]]]:
+    """``(rows @ weight.T + bias).T``, :data:`VOCABULARY_TILE` rows of ``weight`` at a time.
+
+    The tile loop of :func:`vocabulary_tiles` for any weight laid out as a linear
+    layer's (one row per output), e.g. the unit unembedding columns of the neuron
+    moments. Yields ``(start, tile)`` with ``tile[v, j] = weight[start + v] . rows[j]``
+    (plus ``bias[start + v]``), in the workspace's ``"vocabulary_tile"`` buffer or in
+    ``into`` as :func:`vocabulary_tiles` does.
+
+    Example:
+        >>> weight, rows = torch.randn(2500, 4), torch.randn(3, 4)
+        >>> tiles = [tile.clone() for _, tile in product_tiles(rows, weight, Workspace())]
+        >>> [tile.shape[0] for tile in tiles]
+        [1024, 1024, 452]
+        >>> torch.allclose(torch.cat(tiles), weight @ rows.t())
+        True
+    """
+    n, vocabulary = rows.shape[0], weight.shape[0]
+    tiles = workspace.buffer("vocabulary_tile", (VOCABULARY_TILE * n,), rows.dtype, rows.device)
+    columns = rows.detach().t()
+    column_bias = None if bias is None else bias.unsqueeze(1)
     for start in range(0, vocabulary, VOCABULARY_TILE):
         stop = min(start + VOCABULARY_TILE, vocabulary)
-        tile = tiles[: (stop - start) * rows].view(stop - start, rows) if into is None else into[start:stop]
+        tile = tiles[: (stop - start) * n].view(stop - start, n) if into is None else into[start:stop]
         torch.mm(weight[start:stop], columns, out=tile)
-        if bias is not None:
-            tile += bias[start:stop]
+        if column_bias is not None:
+            tile += column_bias[start:stop]
         yield start, tile
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -12,16 +13,19 @@ from transformers.models.llama.modeling_llama import LlamaRMSNorm
 
 from stages_of_inference.analyses import neurons as neurons_module
 from stages_of_inference.analyses.neurons import (
+    MOMENT_ATOL,
+    MOMENT_COLUMNS,
+    MOMENT_RTOL,
     class_neurons,
     classify_neurons,
     neuron_counts,
     neuron_vocab_moments,
     output_directions,
     post_norm_gain,
-    standardized_moments,
 )
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.models import bridge_from_hf
+from stages_of_inference.scoring import decode
 from tests.tiny_models import tiny_hf_model
 
 COLUMNS = ["layer", "neuron", "relative_depth", "mean", "variance", "skew", "kurtosis"]
@@ -38,6 +42,34 @@ def test_moments_cover_every_neuron_with_valid_statistics(tiny_model) -> None:
     assert moments["mean"].abs().max() < 1.0  # a mean of cosines
     # Pearson's inequality holds for every distribution: kurtosis >= skew^2 + 1.
     assert (moments["kurtosis"] >= moments["skew"] ** 2 + 1 - 1e-4).all()
+
+
+def _float64_moments(directions: np.ndarray, W_U: np.ndarray, center: bool) -> np.ndarray:
+    """``[neurons, 4]``: the moments' definition written out in float64 over the whole vocabulary."""
+    if center:
+        W_U = W_U - W_U.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(W_U, axis=0)
+    unit_columns = np.divide(W_U, norms, out=np.zeros_like(W_U), where=norms > 0)
+    cosines = directions / np.linalg.norm(directions, axis=1, keepdims=True) @ unit_columns
+    centred = cosines - cosines.mean(axis=1, keepdims=True)
+    variance = (centred**2).mean(axis=1)
+    z = centred / np.sqrt(variance)[:, None]
+    return np.stack([cosines.mean(axis=1), variance, (z**3).mean(axis=1), (z**4).mean(axis=1)], axis=1)
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_tiled_moments_are_within_the_stated_bound_of_float64(tiny_model, center, monkeypatch) -> None:
+    d_vocab = tiny_model.W_U.shape[1]
+    tile = 64
+    assert d_vocab > tile and d_vocab % tile != 0  # several tiles, the last one short
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", tile)
+    got = neuron_vocab_moments(tiny_model, layers=[0, 2], neuron_chunk=7, center_unembed=center)
+    W_U = tiny_model.W_U.detach().double().numpy()
+    for layer in (0, 2):
+        directions = output_directions(tiny_model, layer).double().numpy()
+        expected = _float64_moments(directions, W_U, center)
+        values = got[got["layer"] == layer][list(MOMENT_COLUMNS)].to_numpy()
+        np.testing.assert_allclose(values, expected, rtol=MOMENT_RTOL, atol=MOMENT_ATOL)
 
 
 def test_chunking_does_not_change_the_moments(tiny_model) -> None:
@@ -60,9 +92,13 @@ def test_moments_reject_bad_arguments(tiny_model, kwargs) -> None:
         neuron_vocab_moments(tiny_model, **kwargs)
 
 
-def test_standardized_moments_of_a_constant_row_have_zero_variance() -> None:
-    moments = standardized_moments(torch.full((1, 5), 2.0))
-    assert moments[0, 0] == 2.0 and moments[0, 1] == 0.0
+def test_a_neuron_that_writes_nothing_has_zero_variance_and_undefined_shape(tiny_model) -> None:
+    with torch.no_grad():
+        tiny_model.blocks[1].mlp.W_out[3] = 0.0
+    moments = neuron_vocab_moments(tiny_model, layers=1).set_index("neuron")
+    assert moments.loc[3, "mean"] == 0.0 and moments.loc[3, "variance"] == 0.0
+    assert moments.loc[3, ["skew", "kurtosis"]].isna().all()
+    assert moments.drop(index=3)[["skew", "kurtosis"]].notna().all().all()
 
 
 def _toy_moments() -> pd.DataFrame:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stages_of_inference.scoring import decode
-from stages_of_inference.scoring.decode import linear_by_vocabulary_tiles, unembed
+from stages_of_inference.scoring.decode import linear_by_vocabulary_tiles, product_tiles, unembed
 from stages_of_inference.scoring.workspace import Workspace
 
 
@@ -54,6 +54,17 @@ def test_vocabulary_tiles_match_a_float64_product(bias: bool, tile: int, monkeyp
             expected += linear.bias.detach().double().numpy()
         assert got.shape == (rows, 100)
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_product_tiles_cover_every_row_of_any_weight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain weight (no linear layer): tiles in order, the last one short, each ``weight[tile] @ rows.T``."""
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", 64)
+    generator = torch.Generator().manual_seed(2)
+    weight, rows = torch.randn(150, 16, generator=generator), torch.randn(5, 16, generator=generator)
+    tiles = [(start, tile.clone()) for start, tile in product_tiles(rows, weight, Workspace())]
+    assert [(start, tile.shape) for start, tile in tiles] == [(0, (64, 5)), (64, (64, 5)), (128, (22, 5))]
+    expected = weight.double().numpy() @ rows.double().numpy().T
+    np.testing.assert_allclose(torch.cat([tile for _, tile in tiles]).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def _final(model) -> torch.Tensor:
