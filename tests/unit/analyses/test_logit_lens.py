@@ -14,8 +14,6 @@ from stages_of_inference.analyses.logit_lens import (
     METRICS,
     logit_lens,
     logit_lens_top_tokens,
-    point_metrics,
-    true_token_rank,
 )
 from stages_of_inference.errors import ConfigError, NumericalError
 from stages_of_inference.scoring.metrics import Distribution
