@@ -375,8 +375,11 @@ class _RankCounter:
         self.band_logits.append(tile[entries, tokens])
 
     def ranks(self, target_logit: Float[Tensor, " n"], where: str) -> Int[Tensor, " n"]:
-        """Each token's rank, once its target's logit (from the tile product) is known."""
-        outside = (target_logit < self.low) | (target_logit > self.high)
+        """Each token's rank, once its target's logit (from the tile product) is known.
+
+        A non-finite logit is left to the totals' check, which names it.
+        """
+        outside = ((target_logit < self.low) | (target_logit > self.high)) & torch.isfinite(target_logit)
         if bool(outside.any()):
             token = int(outside.nonzero()[0, 0])
             raise NumericalError(
