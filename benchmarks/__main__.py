@@ -1,7 +1,8 @@
 """Run every benchmark with its default arguments, then print one table of all figures.
 
 ``python -m benchmarks`` (what ``make bench`` runs): sweep throughput (both models, at
-1,024 tokens = one batch of 4 windows, C on one window), load time (both models, first
+1,024 tokens = one batch of 4 windows, C on one window), logit-lens throughput (both
+models, 1,024 tokens, one thread), load time (both models, first
 and cached), sweep memory (Gemma 3 at 4,096 and 16,384 tokens, 4 interventions), one
 after another -- never two model processes at once. About 45 minutes on 2 cores. Every
 script takes larger budgets on its own (e.g. ``python -m benchmarks.sweep_throughput``
@@ -18,11 +19,12 @@ import argparse
 import sys
 import traceback
 
-from benchmarks import load_time, memory, sweep_throughput
+from benchmarks import lens_throughput, load_time, memory, sweep_throughput
 from benchmarks._common import Result, environment, print_table
 
 STANDARD = {
     "sweep_throughput": ["--tokens", "1024", "--c-tokens", "256"],
+    "lens_throughput": ["--tokens", "1024"],
     "load_time": [],
     "memory": [],
 }
@@ -41,6 +43,7 @@ QUICK = {
         "--matmul-seconds",
         "1",
     ],
+    "lens_throughput": ["--model", "smollm2-135m", "--tokens", "256", "--matmul-size", "1024", "--matmul-seconds", "1"],
     "load_time": ["--models", "smollm2-135m", "--cached-only"],
     "memory": ["--model", "smollm2-135m", "--tokens", "256", "512"],
 }
@@ -53,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     print(environment())
     results: list[Result] = []
     failed = []
-    for name, module in (("sweep_throughput", sweep_throughput), ("load_time", load_time), ("memory", memory)):
+    benchmarks = (
+        ("sweep_throughput", sweep_throughput),
+        ("lens_throughput", lens_throughput),
+        ("load_time", load_time),
+        ("memory", memory),
+    )
+    for name, module in benchmarks:
         try:
             results += module.main((QUICK if args.quick else STANDARD)[name])
         except Exception:  # one broken benchmark should not hide the others' figures

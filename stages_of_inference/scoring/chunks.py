@@ -348,7 +348,16 @@ TRANSFORM_ULPS = 4
 
 
 class _RankCounter:
-    """Counts, tile by tile, the logits strictly above each token's target logit (module docstring)."""
+    """Counts, tile by tile, the logits strictly above each token's target logit (module docstring).
+
+    A logit ``z`` is above the band when ``z - high > 0`` and below it when
+    ``z - low < 0``, both in float32: the sign of a float32 difference is the sign of
+    the exact one (flushing denormals to zero can only make it 0), so above means
+    ``z > high``, below means ``z < low``, and everything else is kept. Counting by
+    float arithmetic, and extracting the kept logits only for the tokens that have
+    any in the tile, costs about a quarter of boolean masks and ``nonzero`` on every tile (0.12 against 0.52 ms
+    for a 1024 x 256 tile, one thread).
+    """
 
     def __init__(
         self,
@@ -361,18 +370,23 @@ class _RankCounter:
         self._workspace = workspace
         self.low, self.high = target_logit_band(linear, residual, targets, transform)
         vocabulary, rows = linear.out_features, residual.shape[0]
-        self.above = workspace.buffer("tile_above", (_n_tiles(vocabulary), rows), torch.long)
+        self.above = workspace.buffer("tile_above", (_n_tiles(vocabulary), rows))
+        self.not_below = workspace.buffer("tile_not_below", (rows,))
         self.band_tokens: list[Tensor] = []
         self.band_logits: list[Tensor] = []
 
     def add(self, k: int, tile: Float[Tensor, "tile n"]) -> None:
         """Count tile ``k``'s logits above the band; keep those inside it."""
-        above = torch.gt(tile, self.high, out=self._workspace.like("tile_above_band", tile, torch.bool))
-        torch.sum(above, 0, out=self.above[k])
-        band = torch.ge(tile, self.low, out=self._workspace.like("tile_in_band", tile, torch.bool))
-        entries, tokens = torch.logical_xor(band, above, out=band).nonzero(as_tuple=True)
-        self.band_tokens.append(tokens)
-        self.band_logits.append(tile[entries, tokens])
+        scratch = self._workspace.like("tile_band_difference", tile)
+        torch.sum(torch.sub(tile, self.high, out=scratch).gt_(0), 0, out=self.above[k])
+        torch.sum(torch.sub(tile, self.low, out=scratch).ge_(0), 0, out=self.not_below)
+        tokens = (self.not_below != self.above[k]).nonzero().squeeze(1)
+        if tokens.numel():
+            columns = tile[:, tokens]
+            kept = (columns - self.low[tokens]).ge_(0).logical_and_((columns - self.high[tokens]).le_(0))
+            entries, which = kept.nonzero(as_tuple=True)
+            self.band_tokens.append(tokens[which])
+            self.band_logits.append(columns[entries, which])
 
     def ranks(self, target_logit: Float[Tensor, " n"], where: str) -> Int[Tensor, " n"]:
         """Each token's rank, once its target's logit (from the tile product) is known.
@@ -385,9 +399,11 @@ class _RankCounter:
             raise NumericalError(
                 f"the target logit of {where} at token {token} left its float32 error bound; please report it"
             )
-        tokens, logits = torch.cat(self.band_tokens), torch.cat(self.band_logits)
-        rank = self.above.sum(0)
-        return rank.index_add_(0, tokens, (logits > target_logit[tokens]).long())
+        rank = self.above.double().sum(0).long()
+        if self.band_tokens:
+            tokens, logits = torch.cat(self.band_tokens), torch.cat(self.band_logits)
+            rank.index_add_(0, tokens, (logits > target_logit[tokens]).long())
+        return rank
 
 
 def target_logit_band(
