@@ -2,9 +2,9 @@
 
 ``python -m benchmarks`` (what ``make bench`` runs): sweep throughput (both models, at
 1,024 tokens = one batch of 4 windows, C on one window), logit-lens throughput (both
-models, 1,024 tokens, one thread), load time (both models, first
-and cached), sweep memory (Gemma 3 at 4,096 and 16,384 tokens, 4 interventions), one
-after another -- never two model processes at once. About 55 minutes on 2 cores (the lens row about 10). Every
+models, 1,024 tokens, one thread), load time (both models, first and cached), sweep
+memory (Gemma 3 at 4,096 and 16,384 tokens, 4 interventions), one after another --
+never two model processes at once. About 55 minutes on 2 cores (the lens row about 10). Every
 script takes larger budgets on its own (e.g. ``python -m benchmarks.sweep_throughput``
 defaults to 4,096 tokens, ~3 hours for both models): the sweep works batch by batch,
 so A and B scale linearly with the number of batches and their ratio does not change.
