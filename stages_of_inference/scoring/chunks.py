@@ -355,8 +355,8 @@ class _RankCounter:
     the exact one (flushing denormals to zero can only make it 0), so above means
     ``z > high``, below means ``z < low``, and everything else is kept. Counting by
     float arithmetic, and extracting the kept logits only for the tokens that have
-    any in the tile, costs about a quarter of boolean masks and ``nonzero`` on every tile (0.12 against 0.52 ms
-    for a 1024 x 256 tile, one thread).
+    any in the tile, costs about a quarter of boolean masks and ``nonzero`` on every
+    tile (0.12 against 0.52 ms for a 1024 x 256 tile, one thread).
     """
 
     def __init__(

@@ -135,12 +135,13 @@ def test_every_tile_goes_through_the_logit_transform(tiny_model, monkeypatch: py
     with torch.inference_mode():
         tiled = chunk_reference(tiny_model, base, targets, Workspace())
         assert isinstance(tiled, TiledReference)
-        got = tiled.compare(other, "test")
-        expected = LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test")
+        got = tiled.compare(other, "test", rank=True)
+        expected = LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test", rank=True)
         plain = LogitsReference(tiny_model, base, targets, Workspace())
         monkeypatch.undo()
         uncapped = plain.compare(other, "test")
     torch.testing.assert_close(got["kl"], expected["kl"], rtol=1e-4, atol=1e-6)
+    assert torch.equal(got["true_token_rank"], expected["true_token_rank"])  # the band goes through the softcap too
     assert not torch.allclose(got["loss"], uncapped["loss"])
 
 
