@@ -370,8 +370,8 @@ class _RankCounter:
         self._workspace = workspace
         self.low, self.high = target_logit_band(linear, residual, targets, transform)
         vocabulary, rows = linear.out_features, residual.shape[0]
-        self.above = workspace.buffer("tile_above", (_n_tiles(vocabulary), rows))
-        self.not_below = workspace.buffer("tile_not_below", (rows,))
+        self.above = workspace.buffer("tile_above", (_n_tiles(vocabulary), rows), device=residual.device)
+        self.not_below = workspace.buffer("tile_not_below", (rows,), device=residual.device)
         self.band_tokens: list[Tensor] = []
         self.band_logits: list[Tensor] = []
 
