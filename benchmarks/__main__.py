@@ -1,11 +1,12 @@
 """Run every benchmark with its default arguments, then print one table of all figures.
 
 ``python -m benchmarks`` (what ``make bench`` runs): sweep throughput (both models, at
-1,024 tokens = one batch of 4 windows, C on one window), neuron moments (both models,
-every layer, with the previous implementation and a float64 check of two layers), load
-time (both models, first and cached), sweep memory (Gemma 3 at 4,096 and 16,384 tokens,
-4 interventions), one after another -- never two model processes at once. About an hour
-on 2 cores. Every
+1,024 tokens = one batch of 4 windows, C on one window; Qwen2.5-Coder 0.5B too when
+installed), logit-lens throughput (both models, 1,024 tokens, one thread), neuron moments
+(both models, every layer, with the previous implementation and a float64 check of two
+layers), load time (both models, first and cached), sweep memory (Gemma 3 at 4,096 and
+16,384 tokens, 4 interventions), one after another -- never two model processes at once.
+About 1.5 hours on 2 cores. Every
 script takes larger budgets on its own (e.g. ``python -m benchmarks.sweep_throughput``
 defaults to 4,096 tokens, ~3 hours for both models): the sweep works batch by batch,
 so A and B scale linearly with the number of batches and their ratio does not change.
@@ -20,11 +21,12 @@ import argparse
 import sys
 import traceback
 
-from benchmarks import load_time, memory, neuron_throughput, sweep_throughput
+from benchmarks import lens_throughput, load_time, memory, neuron_throughput, sweep_throughput
 from benchmarks._common import Result, environment, print_table
 
 STANDARD = {
     "sweep_throughput": ["--tokens", "1024", "--c-tokens", "256"],
+    "lens_throughput": ["--tokens", "1024"],
     "neuron_throughput": [],
     "load_time": [],
     "memory": [],
@@ -44,6 +46,7 @@ QUICK = {
         "--matmul-seconds",
         "1",
     ],
+    "lens_throughput": ["--model", "smollm2-135m", "--tokens", "256", "--matmul-size", "1024", "--matmul-seconds", "1"],
     "neuron_throughput": [
         "--model",
         "smollm2-135m",
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     benchmarks = (
         ("sweep_throughput", sweep_throughput),
+        ("lens_throughput", lens_throughput),
         ("neuron_throughput", neuron_throughput),
         ("load_time", load_time),
         ("memory", memory),

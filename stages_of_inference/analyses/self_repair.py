@@ -169,16 +169,16 @@ def self_repair(
     n_tokens = 0
     n_batches = -(-tokens.shape[0] // batch_size)
     batches = cached_batches(model, tokens, [*names, *components], batch_size)
-    for batch, logits, cache in tqdm(batches, total=n_batches, disable=not progress, desc="self-repair"):
+    for batch, _, cache in tqdm(batches, total=n_batches, disable=not progress, desc="self-repair"):
         with torch.inference_mode():
             points = [cache[name] for name in names]
-            final_logits = logits[:, scored_positions(batch.shape[1])].flatten(0, 1)
+            final = points[-1][:, scored_positions(batch.shape[1])].flatten(0, 1)
             targets = prediction_targets(batch).flatten()
             outputs = {layer: {hook: cache[f"blocks.{layer}.{hook}"] for hook in _HOOKS} for layer in range(n_layers)}
-            _add(model, original, points, outputs, range(n_points), final_logits, targets)
+            _add(model, original, points, outputs, range(n_points), final, targets)
             for intervention, first, sums in zip(chosen, changed, intervened, strict=True):
                 aligned, aligned_outputs = _intervened_points(model, batch, intervention, points, outputs)
-                _add(model, sums, aligned, aligned_outputs, range(first, n_points), final_logits, targets)
+                _add(model, sums, aligned, aligned_outputs, range(first, n_points), final, targets)
         n_tokens += targets.numel()
     for first, sums in zip(changed, intervened, strict=True):
         _copy_prefix(sums, original, first)
@@ -246,13 +246,13 @@ def _add(
     points: list[Tensor],
     outputs: dict[int, dict[str, Tensor]],
     decoded: range,
-    final_logits: Float[Tensor, "rows d_vocab"],
+    final_residual: Float[Tensor, "rows d_model"],
     targets: Int[Tensor, " rows"],
 ) -> None:
     """Add one batch's lens metrics (of the ``decoded`` points) and norms to ``sums``."""
     positions = scored_positions(points[0].shape[1])
     residuals = [points[point][:, positions].flatten(0, 1) for point in decoded]
-    for _, metrics in lens_token_metrics(model, residuals, final_logits, targets):
+    for _, metrics in lens_token_metrics(model, residuals, final_residual, targets):
         for index, point in enumerate(decoded):
             sums.metrics[point] += metrics[index].double().sum(0)
     for point in decoded:

@@ -179,6 +179,22 @@ def compare_predictions(
         }
 
 
+def true_token_rank(
+    scores: Float[Tensor, "rows d_vocab"], targets: Int[Tensor, " rows"], out: Tensor | None = None
+) -> Int[Tensor, " rows"]:
+    """How many tokens score strictly higher than the target (0 = the target is top-1).
+
+    ``scores`` are logits or log-probabilities (the ranking is the same); ``out``, a
+    boolean buffer of their shape, avoids allocating the comparison.
+
+    Example:
+        >>> true_token_rank(torch.tensor([[0.1, 0.7, 0.2]]).log(), torch.tensor([2])).tolist()
+        [1]
+    """
+    target_scores = scores.gather(-1, targets.unsqueeze(-1))
+    return torch.gt(scores, target_scores, out=out).sum(-1)
+
+
 def token_metrics(
     baseline_logits: Float[Tensor, "batch pos d_vocab"],
     logits: Float[Tensor, "batch pos d_vocab"],

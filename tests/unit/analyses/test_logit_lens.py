@@ -12,13 +12,15 @@ import torch
 from stages_of_inference.analyses import logit_lens as lens_module
 from stages_of_inference.analyses.logit_lens import (
     METRICS,
+    lens_input,
+    lens_token_metrics,
     logit_lens,
     logit_lens_top_tokens,
-    point_metrics,
-    true_token_rank,
 )
 from stages_of_inference.errors import ConfigError, NumericalError
-from stages_of_inference.scoring.metrics import Distribution
+from stages_of_inference.scoring import chunks as chunks_module
+from stages_of_inference.scoring import decode
+from stages_of_inference.scoring.chunks import LogitsReference, TiledReference, chunk_reference
 
 
 def test_doctests_pass() -> None:
@@ -91,44 +93,87 @@ def test_bad_tokens_raise_config_error(tiny_model, tokens) -> None:
         logit_lens(tiny_model, tokens)
 
 
-def test_point_metrics_match_numpy() -> None:
+LENS_BOUND = 1e-4
+"""The stated bound (``lens_token_metrics``) of entropy, KL and loss against float64, per token."""
+
+
+def _float64_lens(model, residuals: list[torch.Tensor], targets: torch.Tensor) -> np.ndarray:
+    """The :data:`METRICS` of every point and token in float64 numpy, from the same float32 normed residuals."""
+    linear = model.unembed.original_component
+    weight = linear.weight.detach().double().numpy()
+    bias = 0.0 if linear.bias is None else linear.bias.detach().double().numpy()
+    log_softmax = lambda z: (
+        z - z.max(-1, keepdims=True) - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True))
+    )
+    with torch.inference_mode():
+        logits = [lens_input(model, resid).double().numpy() @ weight.T + bias for resid in residuals]
+    rows, t = np.arange(len(targets)), targets.numpy()
+    final = logits[-1]
+    log_p = log_softmax(final)
+    points = []
+    for z in logits:
+        log_q = log_softmax(z)
+        columns = {
+            "entropy_bits": -(np.exp(log_q) * log_q).sum(-1) / math.log(2),
+            "kl_to_final": (np.exp(log_p) * (log_p - log_q)).sum(-1),
+            "loss": -log_q[rows, t],
+            "accuracy": z.argmax(-1) == t,
+            "true_token_rank": (z > z[rows, t][:, None]).sum(-1),
+            "agreement_with_final": z.argmax(-1) == final.argmax(-1),
+        }
+        points.append(np.stack([columns[name] for name in METRICS], axis=-1).astype(float))
+    return np.stack(points)
+
+
+@pytest.mark.parametrize("head", ["tiles", "full logits"])
+def test_lens_metrics_match_float64_within_the_bound(tiny_model, head: str, monkeypatch) -> None:
+    """Several vocabulary tiles, the last one partial; the full-logits path (a hooked head) as well."""
+    d_vocab, d_model = tiny_model.cfg.d_vocab, tiny_model.cfg.d_model
+    assert d_vocab > 96 and d_vocab % 96 != 0
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", 96)
+    used = []
+    monkeypatch.setattr(lens_module, "chunk_reference", lambda *args: used.append(chunk_reference(*args)) or used[-1])
     generator = torch.Generator().manual_seed(0)
-    lens = torch.randn(5, 11, generator=generator) * 3
-    final_logits = torch.randn(5, 11, generator=generator) * 3
-    targets = torch.tensor([0, 3, 10, 4, 4])
-    got = point_metrics(Distribution.from_logits(final_logits), lens, targets).numpy()
-    q, p = torch.softmax(lens, -1).double().numpy(), torch.softmax(final_logits, -1).double().numpy()
-    rows = np.arange(5)
-    expected = {
-        "entropy_bits": -(q * np.log2(q)).sum(-1),
-        "kl_to_final": (p * np.log(p / q)).sum(-1),
-        "loss": -np.log(q[rows, targets]),
-        "accuracy": q.argmax(-1) == targets.numpy(),
-        "true_token_rank": (q > q[rows, targets][:, None]).sum(-1),
-        "agreement_with_final": q.argmax(-1) == p.argmax(-1),
-    }
-    for column, values in expected.items():
-        np.testing.assert_allclose(got[:, METRICS.index(column)], values, rtol=1e-5, atol=1e-6, err_msg=column)
+    residuals = [torch.randn(9, d_model, generator=generator) * scale for scale in (1.0, 3.0, 10.0)]
+    targets = torch.randint(0, d_vocab, (9,), generator=generator)
+    hooks = [("unembed.hook_out", lambda value, hook: value)] if head == "full logits" else []
+    with torch.inference_mode(), tiny_model.hooks(fwd_hooks=hooks):
+        [(_, got)] = list(lens_token_metrics(tiny_model, residuals, residuals[-1], targets))
+    assert isinstance(used[0], TiledReference if head == "tiles" else LogitsReference)
+    expected = _float64_lens(tiny_model, residuals, targets)
+    for index, column in enumerate(METRICS):
+        bound = LENS_BOUND if column in ("entropy_bits", "kl_to_final", "loss") else 0
+        np.testing.assert_allclose(got[..., index].numpy(), expected[..., index], rtol=0, atol=bound, err_msg=column)
 
 
-def test_point_metrics_columns_on_a_hand_example() -> None:
-    lens = torch.tensor([[0.6, 0.3, 0.1]]).log()
-    final = Distribution.from_logits(torch.tensor([[0.1, 0.3, 0.6]]).log())
-    row = point_metrics(final, lens, torch.tensor([1]))[0]
+def test_lens_columns_on_a_hand_example(tiny_model, monkeypatch) -> None:
+    """A stand-in norm and head give the lens chosen probabilities: 0.6, 0.3, 0.1 against a final 0.1, 0.3, 0.6."""
+    head = torch.nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(3))
+    monkeypatch.setattr(lens_module, "lens_input", lambda model, resid, scale=None: resid)
+    monkeypatch.setattr(chunks_module, "tiled_linear", lambda model, residual: head)
+    monkeypatch.setattr(tiny_model.cfg, "d_vocab", 3)
+    lens, final = torch.tensor([[0.6, 0.3, 0.1]]).log(), torch.tensor([[0.1, 0.3, 0.6]]).log()
+    with torch.inference_mode():
+        [(_, metrics)] = list(lens_token_metrics(tiny_model, [lens], final, torch.tensor([1])))
+    row = metrics[0, 0]
     assert row[METRICS.index("loss")].item() == pytest.approx(-math.log(0.3), rel=1e-5)
     assert row[METRICS.index("kl_to_final")].item() == pytest.approx(0.5 * math.log(6), rel=1e-5)
+    assert row[METRICS.index("entropy_bits")].item() == pytest.approx(
+        -sum(p * math.log2(p) for p in (0.6, 0.3, 0.1)), rel=1e-5
+    )
     assert row[METRICS.index("accuracy")].item() == 0.0
     assert row[METRICS.index("true_token_rank")].item() == 1.0
     assert row[METRICS.index("agreement_with_final")].item() == 0.0
-    assert true_token_rank(lens, torch.tensor([0])).item() == 0
 
 
-def test_a_non_finite_lens_logit_raises_naming_the_point() -> None:
-    final = Distribution.from_logits(torch.zeros(2, 3))
-    lens = torch.zeros(2, 3)
-    lens[1, 2] = float("nan")
-    with pytest.raises(NumericalError, match="point 4 at token 1"):
-        point_metrics(final, lens, torch.tensor([0, 0]), where="the logit lens at point 4")
+def test_a_non_finite_lens_logit_raises_naming_the_point(tiny_model) -> None:
+    generator = torch.Generator().manual_seed(1)
+    residuals = [torch.randn(2, tiny_model.cfg.d_model, generator=generator) for _ in range(5)]
+    residuals[4][1, 2] = float("nan")
+    with torch.inference_mode(), pytest.raises(NumericalError, match="point 4 at token 1"):
+        list(lens_token_metrics(tiny_model, residuals, residuals[0], torch.tensor([0, 0])))
 
 
 def test_top_tokens_has_a_row_per_point_position_and_rank(tiny_model) -> None:

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from stages_of_inference.errors import ConfigError, NumericalError
-from stages_of_inference.scoring import decode
+from stages_of_inference.scoring import chunks, decode
 from stages_of_inference.scoring.chunks import (
     LogitsReference,
     TiledReference,
     chunk_reference,
+    target_logit_band,
 )
 from stages_of_inference.scoring.metrics import TOKEN_METRICS
 from stages_of_inference.scoring.workspace import Workspace
@@ -134,12 +135,13 @@ def test_every_tile_goes_through_the_logit_transform(tiny_model, monkeypatch: py
     with torch.inference_mode():
         tiled = chunk_reference(tiny_model, base, targets, Workspace())
         assert isinstance(tiled, TiledReference)
-        got = tiled.compare(other, "test")
-        expected = LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test")
+        got = tiled.compare(other, "test", rank=True)
+        expected = LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test", rank=True)
         plain = LogitsReference(tiny_model, base, targets, Workspace())
         monkeypatch.undo()
         uncapped = plain.compare(other, "test")
     torch.testing.assert_close(got["kl"], expected["kl"], rtol=1e-4, atol=1e-6)
+    assert torch.equal(got["true_token_rank"], expected["true_token_rank"])  # the band goes through the softcap too
     assert not torch.allclose(got["loss"], uncapped["loss"])
 
 
@@ -174,3 +176,71 @@ def test_a_non_finite_logit_names_its_token(bad: float) -> None:
 def test_targets_outside_the_vocabulary_are_refused() -> None:
     with pytest.raises(ConfigError, match=r"\[0, 30\)"):
         TiledReference(IDENTITY, torch.nn.Linear(4, 30), torch.randn(2, 4), torch.tensor([0, 30]), Workspace())
+
+
+def _tie_prone_linear(vocabulary: int, d_model: int, targets: torch.Tensor) -> torch.nn.Linear:
+    """A head whose other rows copy the targets' rows exactly or within an ulp: ties and near-ties in every tile."""
+    generator = torch.Generator().manual_seed(6)
+    linear = torch.nn.Linear(d_model, vocabulary)
+    with torch.no_grad():
+        linear.weight.copy_(torch.randn(vocabulary, d_model, generator=generator))
+        linear.bias.zero_()
+        for offset, target in enumerate(targets.tolist()):
+            copies = torch.arange(offset, vocabulary, 9)
+            copies = copies[copies != target]
+            row = linear.weight[target].clone()
+            linear.weight[copies] = row
+            linear.weight[copies[::2], 0] = torch.nextafter(row[0], torch.tensor(math.inf))
+    return linear
+
+
+@pytest.mark.parametrize("tile", [7, 64])
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
+def test_tiled_rank_equals_the_rank_among_the_tile_products_ties_included(
+    tile: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    several_tiles(monkeypatch, 100, tile)
+    generator = torch.Generator().manual_seed(7)
+    targets = torch.tensor([3, 50, 99, 3, 64, 0])
+    linear = _tie_prone_linear(100, 16, targets)
+    base = torch.randn(6, 16, generator=generator)
+    other = base + torch.randn(6, 16, generator=generator)
+    got = TiledReference(IDENTITY, linear, base, targets, Workspace()).compare(other, "test", rank=True)
+    logits = decode.linear_by_vocabulary_tiles(other, linear, Workspace())  # the same tile products, copied out
+    expected = (logits > logits[torch.arange(6), targets][:, None]).sum(-1)
+    assert torch.equal(got["true_token_rank"], expected.float())
+    ties = (logits == logits[torch.arange(6), targets][:, None]).sum(-1)
+    assert (ties > 1).any()  # the test has ties to count right
+
+
+def test_full_logits_and_tiles_give_the_same_rank(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    several_tiles(monkeypatch, tiny_model.cfg.d_vocab, 96)
+    generator = torch.Generator().manual_seed(8)
+    base = torch.randn(7, tiny_model.cfg.d_model, generator=generator)
+    other = base + torch.randn(7, tiny_model.cfg.d_model, generator=generator)
+    targets = torch.randint(0, tiny_model.cfg.d_vocab, (7,), generator=generator)
+    with torch.inference_mode():
+        tiled = chunk_reference(tiny_model, base, targets, Workspace()).compare(other, "test", rank=True)
+        full = LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test", rank=True)
+    assert torch.equal(tiled["true_token_rank"], full["true_token_rank"])
+    assert "true_token_rank" not in LogitsReference(tiny_model, base, targets, Workspace()).compare(other, "test")
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_target_logit_band_holds_the_tile_product(bias: bool) -> None:
+    generator = torch.Generator().manual_seed(9)
+    linear = torch.nn.Linear(640, 300, bias=bias)
+    residual = torch.randn(50, 640, generator=generator) * 20
+    targets = torch.randint(0, 300, (50,), generator=generator)
+    low, high = target_logit_band(linear, residual, targets)
+    tile = decode.linear_by_vocabulary_tiles(residual, linear, Workspace())[torch.arange(50), targets]
+    assert ((low <= tile) & (tile <= high)).all()
+
+
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
+def test_a_target_outside_its_band_is_an_error_not_a_wrong_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    linear, residual, targets = torch.nn.Linear(4, 30), torch.randn(3, 4), torch.tensor([1, 2, 3])
+    reference = TiledReference(IDENTITY, linear, residual, targets, Workspace())
+    monkeypatch.setattr(chunks, "target_logit_band", lambda *args: (torch.full((3,), 1e9), torch.full((3,), 2e9)))
+    with pytest.raises(NumericalError, match="delete layer 1 at token 0 left its float32 error bound"):
+        reference.compare(residual, "delete layer 1", rank=True)
