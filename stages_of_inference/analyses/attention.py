@@ -19,7 +19,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of, relative_depth
 from stages_of_inference.models.bridge import LoadedModel
@@ -97,7 +97,7 @@ def previous_token_attention(
     n_layers = n_layers_of(model)
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(n_layers)]
     per_document = []
-    for _, _, cache in cached_batches(model, tokens, names, batch_size):
+    for _, cache in cached_activations(model, tokens, names, batch_size):
         layers = [previous_token_weight(cache[name], k, start) for name in names]
         per_document.append(torch.stack(layers, dim=1).cpu().double())
     scores = torch.cat(per_document)  # [documents, layers, heads]

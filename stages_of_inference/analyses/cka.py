@@ -29,7 +29,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations
 from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layers, n_layers_of
@@ -238,7 +238,7 @@ def _non_bos_features(
 ) -> Iterator[list[Float[Tensor, "n d"]]]:
     """Per batch, the activations at each named hook, BOS dropped, flattened to ``[n, d]``."""
     try:
-        for _, _, cache in cached_batches(model, tokens, names, batch_size):
+        for _, cache in cached_activations(model, tokens, names, batch_size):
             missing = [name for name in names if name not in cache]
             if missing:
                 raise ConfigError(f"the model has no hook {missing[0]!r}; pick another hook")

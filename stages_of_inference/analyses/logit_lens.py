@@ -29,7 +29,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations, cached_batches
 from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
@@ -349,7 +349,7 @@ def logit_lens_top_tokens(model: LoadedModel, prompt: str, *, k: int = 1) -> pd.
     if not 1 <= k <= d_vocab:
         raise ConfigError(f"k={k} must be between 1 and the vocabulary size {d_vocab}")
     names = residual_hook_names(n_layers_of(model))
-    _, _, cache = next(cached_batches(model, tokens, names, batch_size=1))
+    _, cache = next(cached_activations(model, tokens, names, batch_size=1))
     with torch.inference_mode():  # one decoding call for every point: W_U is read once
         residuals = torch.cat([cache[name][0, 1:] for name in names])
         probs = torch.softmax(lens_logits(model, residuals).float(), dim=-1)

@@ -13,7 +13,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations
 from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.layers import n_layers_of, relative_depth
 from stages_of_inference.models.bridge import LoadedModel
@@ -69,7 +69,7 @@ def component_norms(
         (layer, column): f"blocks.{layer}.{hook}" for layer in range(n_layers) for column, hook in COMPONENTS.items()
     }
     sums = {key: 0.0 for key in names}
-    for _, _, cache in cached_batches(model, tokens, list(names.values()), batch_size):
+    for _, cache in cached_activations(model, tokens, list(names.values()), batch_size):
         for key, name in names.items():
             sums[key] += norm_sum(cache[name])
     n_tokens = tokens.shape[0] * (tokens.shape[1] - 1)

@@ -56,7 +56,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations
 from stages_of_inference.analyses.logit_lens import METRICS, lens_token_metrics, residual_hook_names
 from stages_of_inference.analyses.norms import norm_sum
 from stages_of_inference.interventions.hooks import HookList
@@ -168,8 +168,8 @@ def self_repair(
     components = [f"blocks.{layer}.{hook}" for layer in range(n_layers) for hook in _HOOKS]
     n_tokens = 0
     n_batches = -(-tokens.shape[0] // batch_size)
-    batches = cached_batches(model, tokens, [*names, *components], batch_size)
-    for batch, _, cache in tqdm(batches, total=n_batches, disable=not progress, desc="self-repair"):
+    batches = cached_activations(model, tokens, [*names, *components], batch_size)
+    for batch, cache in tqdm(batches, total=n_batches, disable=not progress, desc="self-repair"):
         with torch.inference_mode():
             points = [cache[name] for name in names]
             final = points[-1][:, scored_positions(batch.shape[1])].flatten(0, 1)

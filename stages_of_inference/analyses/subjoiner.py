@@ -35,7 +35,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from stages_of_inference.activations import cached_batches
+from stages_of_inference.activations import cached_activations
 from stages_of_inference.corpus import EMBEDDED_CORPUS, iter_documents
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layer, n_layers_of
@@ -225,7 +225,7 @@ def attention_to_previous(
     tokens = _right_padded(prompts, pad=prompts[0].tokens[0])
     rows = []
     start = 0
-    for batch, _, cache in cached_batches(model, tokens, names, batch_size):
+    for batch, cache in cached_activations(model, tokens, names, batch_size):
         for row in range(batch.shape[0]):
             last = len(prompts[start + row].tokens) - 1
             rows.append(torch.stack([cache[name][row, :, last, last - span : last].sum(dim=-1) for name in names]))
@@ -332,7 +332,7 @@ def subjoiner_pattern(model: LoadedModel, prompt: str | Prompt, layer: int, head
         raise ConfigError(f"head {head!r} is out of range: this model has heads 0 to {n_heads - 1}")
     tokens = _prompt_tokens(model, prompt)
     name = f"blocks.{layer}.attn.hook_pattern"
-    _, _, cache = next(cached_batches(model, tokens[None], [name], batch_size=1))
+    _, cache = next(cached_activations(model, tokens[None], [name], batch_size=1))
     weights = cache[name][0, head].float().cpu()
     texts = model.tokenizer.batch_decode([[token] for token in tokens.tolist()])
     n = len(texts)

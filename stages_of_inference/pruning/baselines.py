@@ -36,7 +36,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
@@ -66,7 +66,7 @@ def residual_similarity(
     cos_sums = torch.zeros(n_layers, dtype=torch.float64)
     angle_sums = torch.zeros(n_layers + 1, n_layers + 1, dtype=torch.float64)
     scored = scored_positions(tokens.shape[1])
-    for _, _, cache in cached_batches(model, tokens, names, batch_size):
+    for _, cache in cached_activations(model, tokens, names, batch_size):
         residuals = torch.stack([cache[name] for name in names]).double()  # [L + 1, batch, pos, d_model]
         unit = torch.nn.functional.normalize(residuals, dim=-1)
         cos_sums += (unit[:-1, :, scored] * unit[1:, :, scored]).sum(-1).sum((1, 2))
