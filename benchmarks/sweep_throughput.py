@@ -87,7 +87,7 @@ C_OVER_A_TARGET = 4.0
 USEFUL_OVER_MATMUL_TARGET = 0.7
 MATMUL_DRIFT = 1.2
 """A matmul rate after A this many times the one before (or its inverse) flags the ratio as unreliable."""
-LABEL_COLUMNS = ("intervention", "layer", "relative_depth", "n_tokens", "n_sequences")
+LABEL_COLUMNS = ("intervention", "layer", "relative_depth", "n_tokens", "n_sequences", "label", "order")
 
 
 # --------------------------------------------------------------------------- B
