@@ -20,25 +20,20 @@ pytestmark = pytest.mark.integration
 
 WINDOW = {"smollm2-135m": 64, "gemma-3-270m": 32, "qwen2.5-coder-0.5b": 32}
 
+BYTE_LEVEL_BPE = {
+    "Ġthe": "word_initial",
+    "ing": "continuation",
+    "9": "digits",
+    ",": "punctuation",
+    "Ġ(": "punctuation",
+    "Ċ": "other",
+    "Ġ": "other",
+}
+"""Hand-picked tokens of a GPT-2-style byte-level vocabulary (SmolLM2 and Qwen2.5 share these spellings)."""
+
 HAND_PICKED = {
-    "smollm2-135m": {
-        "Ġthe": "word_initial",
-        "ing": "continuation",
-        "9": "digits",
-        ",": "punctuation",
-        "Ġ(": "punctuation",
-        "Ċ": "other",
-        "Ġ": "other",
-    },
-    "qwen2.5-coder-0.5b": {
-        "Ġthe": "word_initial",
-        "ing": "continuation",
-        "9": "digits",
-        ",": "punctuation",
-        "Ġ(": "punctuation",
-        "Ċ": "other",
-        "Ġ": "other",
-    },
+    "smollm2-135m": BYTE_LEVEL_BPE,
+    "qwen2.5-coder-0.5b": BYTE_LEVEL_BPE,
     "gemma-3-270m": {
         "▁the": "word_initial",
         "ing": "continuation",
