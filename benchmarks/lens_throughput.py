@@ -15,9 +15,11 @@ normed residuals (the lens's own norm): logits, softmax, KL, entropy, loss and r
 all in double precision. It prints the max |delta| of every table column of the lens
 against full and against float64.
 
-The lens's **useful FLOPs** are analytic: the model's forward pass (blocks and head, as
-``sweep_throughput.useful_flops`` counts the baseline) plus one unembedding per point
-and scored token, ``points x tokens x d_model x d_vocab x 2`` (the norm is negligible).
+The lens's **useful FLOPs** are analytic: the model's blocks plus one unembedding per
+point and scored token, ``points x tokens x d_model x d_vocab x 2`` (the norm is
+negligible); the last point's unembedding is the forward pass's own head, as
+``sweep_throughput.useful_flops`` counts the baseline, so the forward's logits are not
+counted twice (the lens decodes the last point once, as its reference).
 They are divided by the lens's wall time and compared with the sustained fp32 matmul
 rate measured just before and just after it (``sweep_throughput.matmul_rate``).
 
@@ -129,7 +131,7 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
     n_windows, n_points = tokens.shape[0], n_layers_of(model) + 1
     scored = n_windows * (SEQ_LEN - 2)
     d_model, d_vocab = int(model.cfg.d_model), int(model.cfg.d_vocab)
-    flops = useful_flops(model, n_windows, SEQ_LEN, []) + n_points * scored * d_model * d_vocab * 2
+    flops = useful_flops(model, n_windows, SEQ_LEN, []) + (n_points - 1) * scored * d_model * d_vocab * 2
     print(f"{n_windows} windows x {SEQ_LEN} tokens, {n_points} points, {flops / 1e12:.2f} TFLOP useful")
     with torch.inference_mode():
         model(tokens[:1])  # warm-up

@@ -29,7 +29,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations, cached_batches
+from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_activations
 from stages_of_inference.devices import accumulation_dtype
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import n_layers_of
@@ -133,7 +133,7 @@ def lens_token_metrics(
     final_residual: Float[Tensor, "rows d_model"],
     targets: Int[Tensor, " rows"],
     final_scale: Float[Tensor, "rows 1"] | None = None,
-) -> Iterator[tuple[slice, Float[Tensor, "point chunk metric"]]]:
+) -> Iterator[tuple[slice, Float[Tensor, "point chunk metric"], Int[Tensor, " chunk"]]]:
     """The :data:`METRICS` of every token at every point, one chunk of rows at a time.
 
     The one home of "decode the residuals of some points and score them against a
@@ -163,7 +163,9 @@ def lens_token_metrics(
     Args:
         model: A ``TransformerBridge``.
         residuals: One ``[rows, d_model]`` residual per point (any points: an
-            intervened model's too).
+            intervened model's too). When the last is ``final_residual`` itself (the
+            same tensor) and there is no ``final_scale``, its metrics are the
+            reference's own pass, bit for bit, and it is not decoded a second time.
         final_residual: The residual whose decoding the lens is compared with
             (``kl_to_final``, ``agreement_with_final``), usually the original model's
             last point; always decoded through its own final norm.
@@ -171,21 +173,27 @@ def lens_token_metrics(
         final_scale: The old shortcut's norm scale for ``residuals`` (see :func:`lens_logits`).
 
     Yields:
-        ``(rows, metrics)``: the slice of rows of the chunk and its ``[point, chunk,
-        metric]`` values, metrics in :data:`METRICS` order.
+        ``(rows, metrics, final_top1)``: the slice of rows of the chunk, its ``[point,
+        chunk, metric]`` values (metrics in :data:`METRICS` order) and the top-1 token
+        of ``final_residual``'s decoding, the one ``agreement_with_final`` compares with.
     """
     chunk = chunk_rows(int(model.cfg.d_vocab))
     workspace = Workspace()
+    last_is_final = final_scale is None and residuals[-1] is final_residual
     for start in range(0, targets.shape[0], chunk):
         rows = slice(start, start + chunk)
-        reference = chunk_reference(model, lens_input(model, final_residual[rows]), targets[rows], workspace)
+        final_input = lens_input(model, final_residual[rows])
+        reference = chunk_reference(model, final_input, targets[rows], workspace, rank=last_is_final)
         scale = None if final_scale is None else final_scale[rows]
         values = []
         for point, resid in enumerate(residuals):
             where = f"the logit lens at point {point}"
-            compared = reference.compare(lens_input(model, resid[rows], scale), where, rank=True)
+            if last_is_final and point == len(residuals) - 1:
+                compared = reference.own_metrics(where, rank=True)
+            else:
+                compared = reference.compare(lens_input(model, resid[rows], scale), where, rank=True)
             values.append(torch.stack([compared[name] for name in _SCORING_NAMES], dim=-1))
-        yield rows, torch.stack(values)
+        yield rows, torch.stack(values), reference.top1
 
 
 _SCORING_NAMES = ("entropy_bits", "kl", "loss", "correct", "true_token_rank", "agreement")
@@ -203,7 +211,7 @@ class LensChunk:
     targets: Int[Tensor, " rows"]
     """The true next token."""
     final_top1: Int[Tensor, " rows"]
-    """The model's own top-1 next token."""
+    """The model's own top-1 next token: its last point's, as ``agreement_with_final`` compares with."""
     metrics: Float[Tensor, "point rows metric"]
     """The :data:`METRICS` at points ``0..L``."""
 
@@ -235,22 +243,21 @@ def lens_chunks(
     hooks = [*names, FINAL_SCALE_HOOK] if reuse_final_norm_scale else names
     n_batches = -(-tokens.shape[0] // batch_size)
     n_predicting = n_scored(tokens.shape[1])
-    batches = cached_batches(model, tokens, hooks, batch_size)
+    batches = cached_activations(model, tokens, hooks, batch_size)
     first = 0
-    for batch, logits, cache in tqdm(batches, total=n_batches, disable=not progress, desc=description):
+    for batch, cache in tqdm(batches, total=n_batches, disable=not progress, desc=description):
         scale = _prediction_rows(cache[FINAL_SCALE_HOOK]) if reuse_final_norm_scale else None
         targets = prediction_targets(batch).flatten()
         with torch.inference_mode():
             residuals = [_prediction_rows(cache[name]) for name in names]
             scored = list(lens_token_metrics(model, residuals, residuals[-1], targets, scale))
-            final_top1 = _prediction_rows(logits).argmax(-1)
         flat = torch.arange(targets.shape[0], device=targets.device)
-        for rows, metrics in scored:
+        for rows, metrics, final_top1 in scored:
             yield LensChunk(
                 sequences=first + flat[rows] // n_predicting,
                 positions=1 + flat[rows] % n_predicting,
                 targets=targets[rows],
-                final_top1=final_top1[rows],
+                final_top1=final_top1,
                 metrics=metrics,
             )
         first += batch.shape[0]

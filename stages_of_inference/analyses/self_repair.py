@@ -252,7 +252,7 @@ def _add(
     """Add one batch's lens metrics (of the ``decoded`` points) and norms to ``sums``."""
     positions = scored_positions(points[0].shape[1])
     residuals = [points[point][:, positions].flatten(0, 1) for point in decoded]
-    for _, metrics in lens_token_metrics(model, residuals, final_residual, targets):
+    for _, metrics, _ in lens_token_metrics(model, residuals, final_residual, targets):
         for index, point in enumerate(decoded):
             sums.metrics[point] += metrics[index].double().sum(0)
     for point in decoded:

@@ -55,6 +55,7 @@ with no tolerance.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ def chunk_reference(
     residual: Float[Tensor, "n d_model"],
     targets: Int[Tensor, " n"],
     workspace: Workspace,
+    *,
+    rank: bool = False,
 ) -> TiledReference | LogitsReference:
     """The original model's predictions on a chunk of tokens, ready to score interventions.
 
@@ -94,6 +97,8 @@ def chunk_reference(
         targets: The true next token of each row.
         workspace: Buffers reused by every chunk; the reference stays valid until
             the next :func:`chunk_reference` with the same workspace.
+        rank: Also count the targets' ranks under the original model, for
+            ``own_metrics(rank=True)``.
 
     Returns:
         A :class:`TiledReference` when the head can be computed by vocabulary tiles
@@ -108,7 +113,7 @@ def chunk_reference(
     linear = tiled_linear(model, residual)
     if linear is None or residual.dtype != torch.float32:
         return LogitsReference(model, residual, targets, workspace)
-    return TiledReference(model, linear, residual, targets, workspace)
+    return TiledReference(model, linear, residual, targets, workspace, rank=rank)
 
 
 class LogitsReference:
@@ -121,8 +126,13 @@ class LogitsReference:
         targets: Int[Tensor, " n"],
         workspace: Workspace,
     ) -> None:
-        self._model, self._targets, self._workspace = model, targets, workspace
+        self._model, self._targets, self._workspace, self._residual = model, targets, workspace, residual
         self.distribution = Distribution.from_logits(unembed(model, residual, workspace))
+
+    @property
+    def top1(self) -> Int[Tensor, " n"]:
+        """The original model's top-1 token of each row (the first largest logit)."""
+        return self.distribution.top1
 
     def compare(
         self, residual: Float[Tensor, "n d_model"], where: str, *, rank: bool = False
@@ -137,6 +147,10 @@ class LogitsReference:
             above = self._workspace.like("above_target", logits, torch.bool)
             metrics["true_token_rank"] = true_token_rank(logits, self._targets, out=above).float()
         return metrics
+
+    def own_metrics(self, where: str, *, rank: bool = False) -> dict[str, Float[Tensor, " n"]]:
+        """The metrics of the original residual itself: :meth:`compare` with it (decoded again on this path)."""
+        return self.compare(self._residual, where, rank=rank)
 
 
 @dataclass
@@ -172,6 +186,8 @@ class TiledReference:
         targets: Int[Tensor, " n"],
         workspace: Workspace,
         where: str = "the original model",
+        *,
+        rank: bool = False,
     ) -> None:
         self._model, self._linear, self._workspace, self._targets = model, linear, workspace, targets
         vocabulary = linear.out_features
@@ -183,7 +199,7 @@ class TiledReference:
         self.logits = workspace.buffer("reference_logits", shape, device=residual.device)
         self.probs = workspace.buffer("reference_probs", shape, device=residual.device)
         with torch.no_grad():
-            self.totals = self._pass(residual, into=self.logits)
+            self.totals = self._pass(residual, into=self.logits, rank=where if rank else None)
             _check_totals(self.totals, vocabulary, where)
             self.prob_sum = self._normalise()
         check_probability_sums(self.prob_sum, where)
@@ -204,19 +220,41 @@ class TiledReference:
             kl = totals.cross + (totals.logsumexp - self.totals.logsumexp) * self.prob_sum
             _check_totals(totals, self._linear.out_features, where)
             check_finite_rows(torch.isfinite(kl), where)
-            kl = check_kl(kl, where)
-            targets_hit = lambda top1: (top1 == self._targets).float()
-            ranks = {} if totals.rank is None else {"true_token_rank": totals.rank.float()}
-            return ranks | {
-                "kl": kl.float(),
-                "agreement": (totals.top1 == self.totals.top1).float(),
-                "correct": targets_hit(totals.top1),
-                "baseline_correct": targets_hit(self.totals.top1),
-                "loss": totals.loss.float(),
-                "baseline_loss": self.totals.loss.float(),
-                "entropy_bits": totals.entropy_bits.float(),
-                "baseline_entropy_bits": self.totals.entropy_bits.float(),
-            }
+            return self._metrics(totals, check_kl(kl, where))
+
+    @property
+    def top1(self) -> Int[Tensor, " n"]:
+        """The original model's top-1 token of each row (the first largest logit of the tile product)."""
+        return self.totals.top1
+
+    def own_metrics(self, where: str, *, rank: bool = False) -> dict[str, Float[Tensor, " n"]]:
+        """The metrics of the original residual itself, from this reference's own pass, without decoding again.
+
+        Equal to :meth:`compare` with the original residual, bit for bit: that pass
+        computes the same tile products, so its totals are these and its KL is exactly 0.
+
+        Raises:
+            ValueError: ``rank`` for a reference built without ``rank`` (a programming error).
+        """
+        if rank and self.totals.rank is None:
+            raise ValueError(f"{where}: the reference was built without rank=True")
+        totals = self.totals if rank else dataclasses.replace(self.totals, rank=None)
+        return self._metrics(totals, torch.zeros_like(self.totals.loss))
+
+    def _metrics(self, totals: _Totals, kl: Float[Tensor, " n"]) -> dict[str, Float[Tensor, " n"]]:
+        """The per-token metrics of ``totals`` against this reference's, in :meth:`compare`'s form."""
+        targets_hit = lambda top1: (top1 == self._targets).float()
+        ranks = {} if totals.rank is None else {"true_token_rank": totals.rank.float()}
+        return ranks | {
+            "kl": kl.float(),
+            "agreement": (totals.top1 == self.totals.top1).float(),
+            "correct": targets_hit(totals.top1),
+            "baseline_correct": targets_hit(self.totals.top1),
+            "loss": totals.loss.float(),
+            "baseline_loss": self.totals.loss.float(),
+            "entropy_bits": totals.entropy_bits.float(),
+            "baseline_entropy_bits": self.totals.entropy_bits.float(),
+        }
 
     def _normalise(self) -> Float[Tensor, " n"]:
         """Fill ``probs`` from ``logits`` tile by tile; the float64 sum of each token's probabilities."""

@@ -13,6 +13,7 @@ from stages_of_inference.analyses import logit_lens as lens_module
 from stages_of_inference.analyses.logit_lens import (
     METRICS,
     lens_input,
+    lens_logits,
     lens_token_metrics,
     logit_lens,
     logit_lens_top_tokens,
@@ -132,18 +133,40 @@ def test_lens_metrics_match_float64_within_the_bound(tiny_model, head: str, monk
     assert d_vocab > 96 and d_vocab % 96 != 0
     monkeypatch.setattr(decode, "VOCABULARY_TILE", 96)
     used = []
-    monkeypatch.setattr(lens_module, "chunk_reference", lambda *args: used.append(chunk_reference(*args)) or used[-1])
+    monkeypatch.setattr(
+        lens_module,
+        "chunk_reference",
+        lambda *args, **kwargs: used.append(chunk_reference(*args, **kwargs)) or used[-1],
+    )
     generator = torch.Generator().manual_seed(0)
     residuals = [torch.randn(9, d_model, generator=generator) * scale for scale in (1.0, 3.0, 10.0)]
     targets = torch.randint(0, d_vocab, (9,), generator=generator)
     hooks = [("unembed.hook_out", lambda value, hook: value)] if head == "full logits" else []
     with torch.inference_mode(), tiny_model.hooks(fwd_hooks=hooks):
-        [(_, got)] = list(lens_token_metrics(tiny_model, residuals, residuals[-1], targets))
+        [(_, got, _)] = list(lens_token_metrics(tiny_model, residuals, residuals[-1], targets))
     assert isinstance(used[0], TiledReference if head == "tiles" else LogitsReference)
     expected = _float64_lens(tiny_model, residuals, targets)
     for index, column in enumerate(METRICS):
         bound = LENS_BOUND if column in ("entropy_bits", "kl_to_final", "loss") else 0
         np.testing.assert_allclose(got[..., index].numpy(), expected[..., index], rtol=0, atol=bound, err_msg=column)
+
+
+@pytest.mark.parametrize("head", ["tiles", "full logits"])
+def test_the_last_point_reuses_the_reference_bit_for_bit(tiny_model, head: str, monkeypatch) -> None:
+    """Passing the final residual itself as the last point gives what decoding a copy of it gives, and its top-1."""
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", 96)
+    generator = torch.Generator().manual_seed(2)
+    residuals = [torch.randn(7, tiny_model.cfg.d_model, generator=generator) * scale for scale in (1.0, 4.0)]
+    targets = torch.randint(0, tiny_model.cfg.d_vocab, (7,), generator=generator)
+    hooks = [("unembed.hook_out", lambda value, hook: value)] if head == "full logits" else []
+    with torch.inference_mode(), tiny_model.hooks(fwd_hooks=hooks):
+        [(_, reused, top1)] = list(lens_token_metrics(tiny_model, residuals, residuals[-1], targets))
+        [(_, decoded, _)] = list(lens_token_metrics(tiny_model, residuals, residuals[-1].clone(), targets))
+        final_logits = lens_logits(tiny_model, residuals[-1])
+    assert torch.equal(reused, decoded)
+    assert reused[-1, :, METRICS.index("kl_to_final")].eq(0).all()
+    assert reused[-1, :, METRICS.index("agreement_with_final")].eq(1).all()
+    assert torch.equal(top1, final_logits.argmax(-1))
 
 
 def test_lens_columns_on_a_hand_example(tiny_model, monkeypatch) -> None:
@@ -156,7 +179,7 @@ def test_lens_columns_on_a_hand_example(tiny_model, monkeypatch) -> None:
     monkeypatch.setattr(tiny_model.cfg, "d_vocab", 3)
     lens, final = torch.tensor([[0.6, 0.3, 0.1]]).log(), torch.tensor([[0.1, 0.3, 0.6]]).log()
     with torch.inference_mode():
-        [(_, metrics)] = list(lens_token_metrics(tiny_model, [lens], final, torch.tensor([1])))
+        [(_, metrics, _)] = list(lens_token_metrics(tiny_model, [lens], final, torch.tensor([1])))
     row = metrics[0, 0]
     assert row[METRICS.index("loss")].item() == pytest.approx(-math.log(0.3), rel=1e-5)
     assert row[METRICS.index("kl_to_final")].item() == pytest.approx(0.5 * math.log(6), rel=1e-5)

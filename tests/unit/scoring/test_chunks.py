@@ -213,6 +213,29 @@ def test_tiled_rank_equals_the_rank_among_the_tile_products_ties_included(
     assert (ties > 1).any()  # the test has ties to count right
 
 
+@pytest.mark.usefixtures("unchecked_shapes")  # a stand-in model object, not a bridge
+@pytest.mark.parametrize("tile", [7, 33])
+def test_own_metrics_equal_comparing_the_original_with_itself(tile: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bit for bit, ranks and ties included, without a second pass (the logit lens's last point)."""
+    several_tiles(monkeypatch, 100, tile)
+    generator = torch.Generator().manual_seed(10)
+    targets = torch.tensor([3, 50, 99, 3, 64, 0])
+    linear = _tie_prone_linear(100, 16, targets)
+    base = torch.randn(6, 16, generator=generator)
+    compared = TiledReference(IDENTITY, linear, base, targets, Workspace()).compare(base.clone(), "test", rank=True)
+    reference = TiledReference(IDENTITY, linear, base, targets, Workspace(), rank=True)
+    monkeypatch.setattr(reference, "_pass", lambda *args, **kwargs: pytest.fail("decoded a second time"))
+    own = reference.own_metrics("test", rank=True)
+    assert own.keys() == compared.keys()
+    for name in own:
+        assert torch.equal(own[name], compared[name]), name
+    assert own["kl"].eq(0).all() and own["agreement"].eq(1).all()
+    without_rank = TiledReference(IDENTITY, linear, base, targets, Workspace())
+    assert "true_token_rank" not in without_rank.own_metrics("test")
+    with pytest.raises(ValueError, match="rank=True"):
+        without_rank.own_metrics("test", rank=True)
+
+
 def test_full_logits_and_tiles_give_the_same_rank(tiny_model, monkeypatch: pytest.MonkeyPatch) -> None:
     several_tiles(monkeypatch, tiny_model.cfg.d_vocab, 96)
     generator = torch.Generator().manual_seed(8)
