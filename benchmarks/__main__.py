@@ -4,7 +4,8 @@
 1,024 tokens = one batch of 4 windows, C on one window; Qwen2.5-Coder 0.5B too when
 installed), logit-lens throughput (both models, 1,024 tokens, one thread), neuron moments
 (both models, every layer, with the previous implementation and a float64 check of two
-layers), load time (both models, first and cached), sweep memory (Gemma 3 at 4,096 and
+layers), shared forwards (the lens, attention, norms and CKA with and without sharing,
+every installed model, 1,024 tokens), load time (both models, first and cached), sweep memory (Gemma 3 at 4,096 and
 16,384 tokens, 4 interventions), one after another -- never two model processes at once.
 About 1.5 hours on 2 cores. Every
 script takes larger budgets on its own (e.g. ``python -m benchmarks.sweep_throughput``
@@ -21,13 +22,14 @@ import argparse
 import sys
 import traceback
 
-from benchmarks import lens_throughput, load_time, memory, neuron_throughput, sweep_throughput
+from benchmarks import lens_throughput, load_time, memory, neuron_throughput, shared_forwards, sweep_throughput
 from benchmarks._common import Result, environment, print_table
 
 STANDARD = {
     "sweep_throughput": ["--tokens", "1024", "--c-tokens", "256"],
     "lens_throughput": ["--tokens", "1024"],
     "neuron_throughput": [],
+    "shared_forwards": ["--tokens", "1024"],
     "load_time": [],
     "memory": [],
 }
@@ -58,6 +60,7 @@ QUICK = {
         "--matmul-seconds",
         "1",
     ],
+    "shared_forwards": ["--model", "smollm2-135m", "--tokens", "512"],
     "load_time": ["--models", "smollm2-135m", "--cached-only"],
     "memory": ["--model", "smollm2-135m", "--tokens", "256", "512"],
 }
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         ("sweep_throughput", sweep_throughput),
         ("lens_throughput", lens_throughput),
         ("neuron_throughput", neuron_throughput),
+        ("shared_forwards", shared_forwards),
         ("load_time", load_time),
         ("memory", memory),
     )

@@ -28,6 +28,16 @@ from stages_of_inference.tokens import check_windows
 DEFAULT_K = 5
 
 
+def pattern_hook_names(n_layers: int) -> list[str]:
+    """The attention pattern hook of every layer.
+
+    Example:
+        >>> pattern_hook_names(2)
+        ['blocks.0.attn.hook_pattern', 'blocks.1.attn.hook_pattern']
+    """
+    return [f"blocks.{layer}.attn.hook_pattern" for layer in range(n_layers)]
+
+
 def first_query(k: int, exclude_bos: bool = True) -> int:
     """The first query position whose ``k`` previous keys all exist (and are not BOS).
 
@@ -95,7 +105,7 @@ def previous_token_attention(
     """
     start = _check_arguments(tokens, k, exclude_bos, by)
     n_layers = n_layers_of(model)
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(n_layers)]
+    names = pattern_hook_names(n_layers)
     per_document = []
     for _, cache in cached_activations(model, tokens, names, batch_size):
         layers = [previous_token_weight(cache[name], k, start) for name in names]

@@ -221,6 +221,26 @@ def hook_template(hook: str) -> str:
     return hook
 
 
+def cka_hook_names(
+    model: LoadedModel, hook: str = "resid_post", layers: Iterable[int] | int | None = None
+) -> list[str]:
+    """The hooks :func:`cka_matrix` reads: ``hook`` at each of ``layers`` (all by default).
+
+    Raises:
+        ConfigError: Bad hook or layers.
+
+    Example:
+        >>> cka_hook_names(model, "mlp_out", [0, 2])  # doctest: +SKIP
+        ['blocks.0.hook_mlp_out', 'blocks.2.hook_mlp_out']
+    """
+    template = hook_template(hook)
+    return [template.format(layer=layer) for layer in _chosen_layers(model, layers)]
+
+
+def _chosen_layers(model: LoadedModel, layers: Iterable[int] | int | None) -> list[int]:
+    return list(range(n_layers_of(model))) if layers is None else check_layers(layers, n_layers_of(model))
+
+
 def _check_minibatch_sizes(tokens: Tensor, batch_size: int) -> None:
     """Every batch of documents must give at least MIN_EXAMPLES non-BOS tokens."""
     check_windows(tokens, what="cka_matrix", min_len=2)
@@ -278,10 +298,9 @@ def cka_matrix(
         >>> matrix = cka_matrix(model, tokens, layers=[0, 10, 20])  # doctest: +SKIP
         >>> matrix.loc[10, 20]  # doctest: +SKIP
     """
-    template = hook_template(hook)
-    chosen = list(range(n_layers_of(model))) if layers is None else check_layers(layers, n_layers_of(model))
+    chosen = _chosen_layers(model, layers)
+    names = cka_hook_names(model, hook, chosen)
     _check_minibatch_sizes(tokens, batch_size)
-    names = [template.format(layer=layer) for layer in chosen]
     accumulator = MinibatchCKA()
     for features in _non_bos_features(model, tokens, names, batch_size):
         accumulator.update(features)

@@ -68,6 +68,17 @@ def residual_hook_names(n_layers: int) -> list[str]:
     return ["blocks.0.hook_resid_pre"] + [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
 
 
+def lens_hook_names(n_layers: int, *, reuse_final_norm_scale: bool = False) -> list[str]:
+    """The hooks the lens reads: :func:`residual_hook_names`, and the final norm's scale for the old shortcut.
+
+    Example:
+        >>> lens_hook_names(1, reuse_final_norm_scale=True)
+        ['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_post', 'ln_final.hook_scale']
+    """
+    names = residual_hook_names(n_layers)
+    return [*names, FINAL_SCALE_HOOK] if reuse_final_norm_scale else names
+
+
 def lens_logits(
     model: LoadedModel,
     resid: Float[Tensor, "rows d_model"],
@@ -240,7 +251,7 @@ def lens_chunks(
     """
     check_windows(tokens, what="the logit lens")
     names = residual_hook_names(n_layers_of(model))
-    hooks = [*names, FINAL_SCALE_HOOK] if reuse_final_norm_scale else names
+    hooks = lens_hook_names(n_layers_of(model), reuse_final_norm_scale=reuse_final_norm_scale)
     n_batches = -(-tokens.shape[0] // batch_size)
     n_predicting = n_scored(tokens.shape[1])
     batches = cached_activations(model, tokens, hooks, batch_size)

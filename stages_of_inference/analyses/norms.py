@@ -27,6 +27,18 @@ COMPONENTS = {
 """Table column -> the per-block hook whose norm it holds."""
 
 
+def component_hook_names(n_layers: int) -> dict[tuple[int, str], str]:
+    """``(layer, column)`` -> the hook whose norm that table cell holds.
+
+    Example:
+        >>> component_hook_names(1)
+        {(0, 'attn_out_norm'): 'blocks.0.hook_attn_out', (0, 'mlp_out_norm'): 'blocks.0.hook_mlp_out', (0, 'resid_post_norm'): 'blocks.0.hook_resid_post'}
+    """
+    return {
+        (layer, column): f"blocks.{layer}.{hook}" for layer in range(n_layers) for column, hook in COMPONENTS.items()
+    }
+
+
 def norm_sum(activation: Float[Tensor, "batch pos d_model"]) -> float:
     """Sum of the L2 norms of the non-BOS positions' vectors (positions ``1..T-1``).
 
@@ -65,9 +77,7 @@ def component_norms(
     """
     check_windows(tokens, what="component_norms", min_len=2)
     n_layers = n_layers_of(model)
-    names = {
-        (layer, column): f"blocks.{layer}.{hook}" for layer in range(n_layers) for column, hook in COMPONENTS.items()
-    }
+    names = component_hook_names(n_layers)
     sums = {key: 0.0 for key in names}
     for _, cache in cached_activations(model, tokens, list(names.values()), batch_size):
         for key, name in names.items():

@@ -36,6 +36,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from stages_of_inference.activations import cached_activations
+from stages_of_inference.analyses.attention import pattern_hook_names
 from stages_of_inference.corpus import EMBEDDED_CORPUS, iter_documents
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.layers import check_layer, n_layers_of
@@ -221,7 +222,7 @@ def attention_to_previous(
     Prompts are right-padded to a common length. Attention is causal, so padding after
     a prompt's last token changes nothing at or before it.
     """
-    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(n_layers_of(model))]
+    names = pattern_hook_names(n_layers_of(model))
     tokens = _right_padded(prompts, pad=prompts[0].tokens[0])
     rows = []
     start = 0

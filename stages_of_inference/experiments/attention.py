@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from jaxtyping import Int
 from torch import Tensor
 
-from stages_of_inference.analyses.attention import DEFAULT_K, previous_token_attention
+from stages_of_inference.analyses.attention import DEFAULT_K, pattern_hook_names, previous_token_attention
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.attention import plot_previous_token_attention
 
@@ -48,4 +49,10 @@ def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: Attent
     )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], AttentionConfig, compute)
+EXPERIMENT = Experiment(
+    NAME,
+    __doc__.splitlines()[0],
+    AttentionConfig,
+    compute,
+    activations=lambda model, config: pattern_hook_names(n_layers_of(model)),
+)

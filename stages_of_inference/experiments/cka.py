@@ -14,7 +14,7 @@ import pandas as pd
 from jaxtyping import Int
 from torch import Tensor
 
-from stages_of_inference.analyses.cka import cka_matrix
+from stages_of_inference.analyses.cka import cka_hook_names, cka_matrix
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
 from stages_of_inference.models.bridge import LoadedModel
@@ -63,4 +63,10 @@ def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: CKACon
     )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], CKAConfig, compute)
+EXPERIMENT = Experiment(
+    NAME,
+    __doc__.splitlines()[0],
+    CKAConfig,
+    compute,
+    activations=lambda model, config: cka_hook_names(model, config.hook),
+)

@@ -65,6 +65,11 @@ class ExperimentConfig:
     backend: str = option("local", "where the robustness sweep runs: 'local', or 'ray' (the ray extra)")
     workers: int = option(1, "Ray workers of the robustness sweep (--backend ray)")
     address: str = option("", "Ray cluster to join (--backend ray); empty: start a local Ray instance")
+    shared_gb: float = option(
+        4.0,
+        "memory for the activations the lens, attention, norms and CKA share (one forward per batch feeds "
+        "them all); 0: each runs its own forwards",
+    )
 
 
 def check_budgets(config: ExperimentConfig) -> None:
@@ -86,6 +91,8 @@ def check_budgets(config: ExperimentConfig) -> None:
         )
     if config.batch_size < 1:
         raise ConfigError(f"batch_size={config.batch_size} (--batch-size) must be at least 1; pass --batch-size >= 1")
+    if not config.shared_gb >= 0:
+        raise ConfigError(f"shared_gb={config.shared_gb} (--shared-gb) must be at least 0; pass 0 to share nothing")
     if config.backend not in ("local", "ray"):
         raise ConfigError(f"backend={config.backend!r} (--backend) is not a backend; pass --backend local or ray")
     if config.workers < 1 or (config.backend == "local" and config.workers != 1):

@@ -22,12 +22,14 @@ from torch import Tensor
 
 from stages_of_inference.analyses.logit_lens import (
     METRICS,
+    lens_hook_names,
     logit_lens,
     logit_lens_top_tokens,
 )
 from stages_of_inference.errors import ConfigError
 from stages_of_inference.experiments.config import ExperimentConfig, option
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.logit_lens import (
     plot_logit_lens,
@@ -93,4 +95,9 @@ def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: LogitL
     )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], LogitLensConfig, compute)
+def activations(model: LoadedModel, config: LogitLensConfig) -> list[str]:
+    """The residuals at every point, and the final norm's scale when the shortcut runs."""
+    return lens_hook_names(n_layers_of(model), reuse_final_norm_scale=config.final_scale_tokens > 0)
+
+
+EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], LogitLensConfig, compute, activations=activations)

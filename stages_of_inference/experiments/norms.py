@@ -8,9 +8,10 @@ from __future__ import annotations
 from jaxtyping import Int
 from torch import Tensor
 
-from stages_of_inference.analyses.norms import COMPONENTS, component_norms
+from stages_of_inference.analyses.norms import COMPONENTS, component_hook_names, component_norms
 from stages_of_inference.experiments.config import ExperimentConfig
 from stages_of_inference.experiments.protocol import Experiment, Results
+from stages_of_inference.layers import n_layers_of
 from stages_of_inference.models.bridge import LoadedModel
 from stages_of_inference.plots.norms import plot_component_norms
 
@@ -37,4 +38,10 @@ def compute(model: LoadedModel, tokens: Int[Tensor, "batch pos"], config: Experi
     )
 
 
-EXPERIMENT = Experiment(NAME, __doc__.splitlines()[0], ExperimentConfig, compute)
+EXPERIMENT = Experiment(
+    NAME,
+    __doc__.splitlines()[0],
+    ExperimentConfig,
+    compute,
+    activations=lambda model, config: list(component_hook_names(n_layers_of(model)).values()),
+)

@@ -12,7 +12,7 @@ Example:
     ...     return Results(tables={"count": table}, summary={"windows": int(tokens.shape[0])})
     >>> demo = Experiment("count", "Count the windows.", ExperimentConfig, count_windows)
     >>> demo.config_for(ExperimentConfig(tokens=512, model="a"), model="b")
-    ExperimentConfig(model='b', corpus='prose', tokens=512, seq_len=256, seed=0, batch_size=4, out=PosixPath('results'), raw_weights=False, trust_remote_code=False, device='cpu', dtype='float32', overwrite=False, backend='local', workers=1, address='')
+    ExperimentConfig(model='b', corpus='prose', tokens=512, seq_len=256, seed=0, batch_size=4, out=PosixPath('results'), raw_weights=False, trust_remote_code=False, device='cpu', dtype='float32', overwrite=False, backend='local', workers=1, address='', shared_gb=4.0)
     >>> demo.options(ExperimentConfig())
     {}
     >>> demo.run_name(ExperimentConfig())
@@ -68,6 +68,11 @@ class Experiment(Generic[ConfigT]):
             (but for a checkpoint folder of its own, like the robustness sweep's).
         variant: ``variant(config) -> str`` names the variant a config selects (``""``:
             none); each variant is recorded under its own :meth:`run_name`.
+        activations: ``activations(model, config) -> hook names``: the hooks ``compute``
+            reads from the corpus windows with
+            :func:`~stages_of_inference.activations.cached_activations` and
+            ``config.batch_size``. The runner lets the experiments that declare them
+            share one forward per batch (:func:`~stages_of_inference.activations.shared_forwards`).
     """
 
     name: str
@@ -77,6 +82,8 @@ class Experiment(Generic[ConfigT]):
     variant: Callable[[ConfigT], str] | None = None
     """For an experiment with variants (the robustness families): the name of the
     variant a config selects, ``""`` for the plain experiment. See :meth:`run_name`."""
+    activations: Callable[[TransformerBridge, ConfigT], list[str]] | None = None
+    """The hooks ``compute`` reads from the windows, for the runner's shared forwards; None: it reads none."""
 
     def config_for(self, config: ExperimentConfig, *, model: str) -> ConfigT:
         """This experiment's config for ``model``, taking every field from ``config``.

@@ -4,7 +4,11 @@ For each model the runner checks the budgets, loads the model and the corpus win
 once, claims ``OUT/<model>/`` for this run (:func:`stages_of_inference.runs.identity.claim_folder`:
 a folder holding another run is refused unless ``overwrite``, which clears it once,
 before the first experiment), then runs the experiments one after the other on that
-same model. Each experiment's tables (``.parquet``), summary (``<name>.json``, with
+same model. The experiments that read activations from the windows (the lens, attention,
+norms, CKA: :attr:`~stages_of_inference.experiments.protocol.Experiment.activations`)
+share one forward per batch when two or more of them run, within ``--shared-gb``
+(:func:`stages_of_inference.activations.shared_forwards`). Each experiment's tables
+(``.parquet``), summary (``<name>.json``, with
 its ``wall_seconds``) and figures (standalone ``.html``) are written atomically; the
 experiment is then recorded, with its wall seconds and its own options, in the
 folder's :data:`FINISHED_FILE`. Running the same command again keeps the finished
@@ -23,10 +27,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,7 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 import stages_of_inference
+from stages_of_inference.activations import SharedForwards, shared_forwards
 from stages_of_inference.corpus import CorpusRecord, load_corpus_with_record
 from stages_of_inference.experiments.command import parse_config, run_main
 from stages_of_inference.experiments.config import (
@@ -104,16 +110,23 @@ def _run_on_model(
     model, tokens, folder, corpus = prepare(model_config)
     model_config.overwrite = False  # the folder is this run's now: nothing may clear it again
     finished = read_finished(folder)
-    seconds = {}
+    plan = []
     for experiment in experiments:
         experiment_config = experiment.config_for(config, model=model_config.model)
         experiment_config.overwrite = False
-        options = experiment.options(experiment_config)
-        name = experiment.run_name(experiment_config)
+        plan.append((experiment, experiment_config, experiment.options(experiment_config)))
+    names = [experiment.run_name(experiment_config) for experiment, experiment_config, _ in plan]
+    pending = []
+    for (experiment, experiment_config, options), name in zip(plan, names, strict=True):
         earlier = finished.get(name)
         if earlier is not None and earlier["options"] == options:
             print(f"{label} {name}: finished earlier ({earlier['seconds']:.0f} s), kept", flush=True)
         else:
+            pending.append((experiment, experiment_config, options, name))
+    reads = [e.activations(model, c) if e.activations else [] for e, c, _, _ in pending]
+    with _shared_forwards(model, tokens, model_config, reads) as shared:
+        for position, (experiment, experiment_config, options, name) in enumerate(pending):
+            earlier = finished.get(name)
             changed = f" (again: it finished earlier with {earlier['options']})" if earlier is not None else ""
             print(f"{label} {name}{changed}", flush=True)
             began = time.perf_counter()
@@ -121,9 +134,30 @@ def _run_on_model(
             save_results(results, folder, name, began=began)
             finished[name] = {"seconds": round(time.perf_counter() - began, 1), "options": options}
             write_json(finished, folder / FINISHED_FILE)
-        seconds[name] = float(finished[name]["seconds"])
+            if shared is not None:
+                shared.keep_only(hook for later in reads[position + 1 :] for hook in later)
+    if shared is not None:
+        print(
+            f"{label} shared forwards: {shared.forwards} forwards, {shared.served} batches served from memory "
+            f"(at most {shared.peak_bytes / 2**30:.2f} GiB kept)",
+            flush=True,
+        )
     write_manifest(model_config, folder, corpus)
-    return seconds
+    return {name: float(finished[name]["seconds"]) for name in names}
+
+
+@contextlib.contextmanager
+def _shared_forwards(
+    model: LoadedModel, tokens: Tensor, config: ExperimentConfig, readers: list[list[str]]
+) -> Iterator[SharedForwards | None]:
+    """Shared forwards for the experiments to run, when two or more read activations and the budget allows."""
+    if sum(1 for reads in readers if reads) < 2 or config.shared_gb == 0:
+        yield None
+        return
+    names = {name for reads in readers for name in reads}
+    budget = int(config.shared_gb * 2**30)
+    with shared_forwards(model, tokens, names, batch_size=config.batch_size, budget_bytes=budget) as shared:
+        yield shared
 
 
 def prepare(config: ExperimentConfig) -> tuple[TransformerBridge, Int[Tensor, "batch pos"], Path, CorpusRecord]:

@@ -1,4 +1,4 @@
-"""check_budgets refuses backend options that cannot run, before a model is loaded."""
+"""check_budgets refuses backend and memory options that cannot run, before a model is loaded."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from stages_of_inference.experiments.config import ExperimentConfig, check_budge
         ({"backend": "dask"}, "--backend local or ray"),
         ({"workers": 2}, "--backend ray"),
         ({"backend": "ray", "workers": 0}, "--workers"),
+        ({"shared_gb": -1.0}, "--shared-gb"),
+        ({"shared_gb": float("nan")}, "--shared-gb"),
     ],
 )
 def test_impossible_backend_options_are_refused(options: dict[str, object], flag: str) -> None:
