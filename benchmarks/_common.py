@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -80,6 +80,28 @@ def print_table(results: Sequence[Result], title: str = "results") -> None:
     print(line)
     for row in rows:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
+
+
+def on_each_model(
+    run_model: Callable[[str], list[Result]], models: Sequence[str], threads: int | None = None
+) -> list[Result]:
+    """``run_model`` on each model in turn with ``threads`` torch threads (None: torch's own), restored after.
+
+    Restoring them lets the next benchmark of ``python -m benchmarks`` run as it would alone.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    print(environment())
+    results: list[Result] = []
+    try:
+        for name in models:
+            results += run_model(name)
+    finally:
+        torch.set_num_threads(previous)
+    return results
 
 
 @contextmanager

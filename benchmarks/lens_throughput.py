@@ -40,7 +40,7 @@ import sys
 import pandas as pd
 import torch
 
-from benchmarks._common import Result, at_least, environment, info, print_table, stopwatch
+from benchmarks._common import Result, at_least, info, on_each_model, print_table, stopwatch
 from benchmarks.sweep_throughput import matmul_rate, useful_flops
 from stages_of_inference.activations import DEFAULT_BATCH_SIZE, cached_batches
 from stages_of_inference.analyses.logit_lens import (
@@ -179,16 +179,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--matmul-seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    print(environment())
-    results: list[Result] = []
-    try:
-        for name in args.model or DEFAULT_MODELS:
-            results += run_model(name, args)
-    finally:
-        torch.set_num_threads(threads)  # the next benchmark of `python -m benchmarks` runs as it would alone
-    return results
+    return on_each_model(lambda name: run_model(name, args), args.model or DEFAULT_MODELS, args.threads)
 
 
 if __name__ == "__main__":

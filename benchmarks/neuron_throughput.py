@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks._common import Result, at_least, at_most, environment, info, print_table, stopwatch
+from benchmarks._common import Result, at_least, at_most, info, on_each_model, print_table, stopwatch
 from benchmarks.sweep_throughput import MATMUL_DRIFT, matmul_rate
 from stages_of_inference.analyses.neurons import (
     MOMENT_ATOL,
@@ -142,7 +142,6 @@ def _format(differences: dict[str, float]) -> str:
 
 def run_model(name: str, args: argparse.Namespace) -> list[Result]:
     print(f"\n== neuron moments: {name} ==")
-    print(environment())
     model = load_model(name)
     n_layers = n_layers_of(model)
     layers = list(range(n_layers))
@@ -233,11 +232,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> list[Result]:
     args = parser().parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    results: list[Result] = []
-    for name in args.model:
-        results += run_model(name, args)
+    results = on_each_model(lambda name: run_model(name, args), args.model, args.threads)
     print_table(results, "neuron moments")
     return results
 

@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from benchmarks._common import Result, at_most, environment, info, print_table, stopwatch
+from benchmarks._common import Result, at_most, info, on_each_model, print_table, stopwatch
 from benchmarks.sweep_throughput import DEFAULT_MODELS
 from stages_of_inference.activations import cached_activations, shared_forwards
 from stages_of_inference.corpus import load_corpus
@@ -126,18 +126,9 @@ def main(argv: list[str] | None = None) -> list[Result]:
     parser.add_argument("--model", action="append", help="embedded model (repeatable; default: every installed one)")
     parser.add_argument("--tokens", type=int, default=1024, help="token budget (windows of 256)")
     parser.add_argument("--shared-gb", type=float, default=4.0, help="memory budget of the shared activations")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     args = parser.parse_args(argv)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    print(environment())
-    results: list[Result] = []
-    try:
-        for name in args.model or DEFAULT_MODELS:
-            results += run_model(name, args)
-    finally:
-        torch.set_num_threads(threads)
-    return results
+    return on_each_model(lambda name: run_model(name, args), args.model or DEFAULT_MODELS, args.threads)
 
 
 if __name__ == "__main__":
