@@ -8,7 +8,9 @@ on the first 1,024 tokens, attention by layer and by head, norms, CKA), twice si
 * **alone** -- each analysis runs its own forwards (``--shared-gb 0``): six passes over
   the windows (the shortcut's over its first 1,024 tokens);
 * **shared** -- inside ``activations.shared_forwards`` with the union of the hooks they
-  declare, as the runner opens it: one forward per batch for all of them.
+  declare, as the runner opens it: one forward per batch for all of them;
+
+in the order alone, shared, shared, alone, and averages each way's two times.
 
 It prints both wall times, the time saved, the forwards each ran (both count the lens's
 prompt heatmap, one forward of a prompt that is not the windows), the memory the shared
@@ -47,6 +49,8 @@ from stages_of_inference.experiments.reproduce import ReproduceConfig
 from stages_of_inference.models import load_model
 
 EXPERIMENTS: tuple[Experiment[Any], ...] = (LOGIT_LENS, ATTENTION, NORMS, CKA)
+ORDER = (False, True, True, False)
+"""Alone, shared, shared, alone: each way runs first once, so drift and warm-up weigh on both alike."""
 SEQ_LEN = 256
 
 
@@ -79,42 +83,61 @@ def run_model(name: str, args: argparse.Namespace) -> list[Result]:
     model = load_model(name)
     tokens = load_corpus("prose", model, args.tokens, seq_len=SEQ_LEN, seed=0)
     config = ReproduceConfig(model=name, tokens=args.tokens, seq_len=SEQ_LEN)
-    reads = [experiment.activations(model, experiment.config_for(config, model=name)) for experiment in EXPERIMENTS]
-    union = sorted({hook for hooks in reads if hooks for hook in hooks})
+    union = sorted(
+        {
+            hook
+            for experiment in EXPERIMENTS
+            if experiment.activations is not None
+            for hook in experiment.activations(model, experiment.config_for(config, model=name))
+        }
+    )
     calls: list[str] = []
     spy = [("hook_embed", lambda tensor, hook: calls.append(hook.name))]
     with torch.inference_mode():
         model(tokens[:1])  # warm-up
+    budget = int(args.shared_gb * 2**30)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    forwards: dict[bool, int] = {}
+    tables: dict[bool, dict[str, pd.DataFrame]] = {}
     with model.hooks(fwd_hooks=spy):
-        gc.collect()
         with stopwatch() as one_pass:
             for _ in cached_activations(model, tokens, union, config.batch_size):
                 pass
-        calls.clear()
-        with stopwatch() as alone_time:
-            alone = run_all(model, tokens, config)
-        alone_forwards = len(calls)
-        calls.clear()
-        gc.collect()
-        budget = int(args.shared_gb * 2**30)
-        with stopwatch() as shared_time:
-            with shared_forwards(model, tokens, union, batch_size=config.batch_size, budget_bytes=budget) as shared:
-                together = run_all(model, tokens, config)
-        shared_forwards_run = len(calls)
-    saved = alone_time[0] - shared_time[0]
+        for sharing in ORDER:
+            calls.clear()
+            gc.collect()
+            with stopwatch() as elapsed:
+                if sharing:
+                    with shared_forwards(
+                        model, tokens, union, batch_size=config.batch_size, budget_bytes=budget
+                    ) as shared:
+                        tables[sharing] = run_all(model, tokens, config)
+                else:
+                    tables[sharing] = run_all(model, tokens, config)
+            times[sharing].append(elapsed[0])
+            forwards[sharing] = len(calls)
+    alone_time, shared_time = (sum(times[sharing]) / len(times[sharing]) for sharing in (False, True))
+    saved = alone_time - shared_time
     print(
-        f"{tokens.shape[0]} windows: alone {alone_time[0]:.1f} s ({alone_forwards} forwards), shared "
-        f"{shared_time[0]:.1f} s ({shared_forwards_run} forwards), one pass with every hook {one_pass[0]:.1f} s"
+        f"{tokens.shape[0]} windows: alone {times[False]} s ({forwards[False]} forwards), shared "
+        f"{times[True]} s ({forwards[True]} forwards), one pass with every hook {one_pass[0]:.1f} s"
     )
     results = [
-        info(f"{name}: four experiments, each its own forwards", alone_time[0], "s"),
-        info(f"{name}: four experiments, shared forwards", shared_time[0], "s"),
+        info(f"{name}: four experiments, each its own forwards", alone_time, "s"),
+        info(f"{name}: four experiments, shared forwards", shared_time, "s"),
         info(f"{name}: time saved", saved, "s"),
-        info(f"{name}: time saved / alone", saved / alone_time[0]),
+        info(f"{name}: time saved / alone", saved / alone_time),
         info(f"{name}: one forward pass with every hook", one_pass[0], "s"),
-        info(f"{name}: forwards alone / shared", alone_forwards / max(shared_forwards_run, 1), "x"),
+        info(
+            f"{name}: forwards saved x one pass (the most sharing can save)",
+            (forwards[False] - forwards[True]) * one_pass[0],
+            "s",
+        ),
+        info(f"{name}: forwards alone / shared", forwards[False] / max(forwards[True], 1), "x"),
         info(f"{name}: shared activations kept at most", shared.peak_bytes / 2**30, "GiB"),
-        at_most(f"{name}: max |d| over every table, shared vs alone", max_table_difference(alone, together), 0.0),
+        at_most(
+            f"{name}: max |d| over every table, shared vs alone", max_table_difference(tables[False], tables[True]), 0.0
+        ),
     ]
     del model
     gc.collect()
