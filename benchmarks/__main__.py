@@ -7,7 +7,7 @@ installed), logit-lens throughput (both models, 1,024 tokens, one thread), neuro
 layers), shared forwards (the lens, attention, norms and CKA with and without sharing,
 every installed model, 1,024 tokens), load time (both models, first and cached), sweep memory (Gemma 3 at 4,096 and
 16,384 tokens, 4 interventions), one after another -- never two model processes at once.
-About 1.5 hours on 2 cores. Every
+About 2 hours on 2 cores (the shared-forwards rows about 23 minutes of it). Every
 script takes larger budgets on its own (e.g. ``python -m benchmarks.sweep_throughput``
 defaults to 4,096 tokens, ~3 hours for both models): the sweep works batch by batch,
 so A and B scale linearly with the number of batches and their ratio does not change.
