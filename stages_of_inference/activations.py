@@ -102,13 +102,14 @@ def cached_activations(
             f"{unembedding} belong to the unembedding, which cached_activations skips; use cached_batches"
         )
     names_filter = names if callable(names) else list(names)
+    requested = [] if callable(names_filter) else names_filter
     shared = _SHARED.get()
-    if callable(names_filter) or shared is None or not shared.serves(model, tokens, names_filter, batch_size):
+    if shared is not None and (callable(names) or not shared.serves(model, tokens, requested, batch_size)):
         shared = None
     for index, batch in enumerate(iter_batches(tokens.to(model_device(model)), batch_size)):
-        if shared is not None and not callable(names_filter) and shared.holds_batch(index, batch):
+        if shared is not None and shared.holds_batch(index, batch):
             cache = shared.activations(index, batch)
-            yield batch, {name: cache[name] for name in names_filter if name in cache}
+            yield batch, {name: cache[name] for name in requested if name in cache}
         else:
             yield batch, _forward(model, batch, names_filter, stop=True)[1]
 

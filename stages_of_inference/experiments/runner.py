@@ -110,14 +110,13 @@ def _run_on_model(
     model, tokens, folder, corpus = prepare(model_config)
     model_config.overwrite = False  # the folder is this run's now: nothing may clear it again
     finished = read_finished(folder)
-    plan = []
+    names, pending = [], []
     for experiment in experiments:
         experiment_config = experiment.config_for(config, model=model_config.model)
         experiment_config.overwrite = False
-        plan.append((experiment, experiment_config, experiment.options(experiment_config)))
-    names = [experiment.run_name(experiment_config) for experiment, experiment_config, _ in plan]
-    pending = []
-    for (experiment, experiment_config, options), name in zip(plan, names, strict=True):
+        options = experiment.options(experiment_config)
+        name = experiment.run_name(experiment_config)
+        names.append(name)
         earlier = finished.get(name)
         if earlier is not None and earlier["options"] == options:
             print(f"{label} {name}: finished earlier ({earlier['seconds']:.0f} s), kept", flush=True)
