@@ -105,7 +105,8 @@ def vocabulary_tiles(
     """``linear(residual).T``, :data:`VOCABULARY_TILE` vocabulary entries at a time.
 
     Yields ``(start, tile)``: ``tile[v, j]`` is output ``start + v`` of token ``j``
-    (bias included). Each tile is a ``[tile, n]`` block of the workspace's
+    (bias included; an all-zero bias, which TransformerLens gives a head that has none,
+    is not added). Each tile is a ``[tile, n]`` block of the workspace's
     ``"vocabulary_tile"`` buffer, overwritten by the next one, or, when ``into`` is
     given, rows ``start ..`` of ``into``, which then holds every output.
 
@@ -118,7 +119,8 @@ def vocabulary_tiles(
         >>> torch.allclose(out.t(), linear(x), atol=1e-6)
         True
     """
-    bias = None if linear.bias is None else linear.bias.detach()
+    # Adding zeros changes no bit; skipping it saves a pass over every tile (docs/performance.md).
+    bias = None if linear.bias is None or not linear.bias.any() else linear.bias.detach()
     yield from product_tiles(residual, linear.weight.detach(), workspace, bias=bias, into=into)
 
 

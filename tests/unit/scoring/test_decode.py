@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stages_of_inference.scoring import decode
-from stages_of_inference.scoring.decode import linear_by_vocabulary_tiles, product_tiles, unembed
+from stages_of_inference.scoring.decode import linear_by_vocabulary_tiles, product_tiles, unembed, vocabulary_tiles
 from stages_of_inference.scoring.workspace import Workspace
 
 
@@ -54,6 +54,24 @@ def test_vocabulary_tiles_match_a_float64_product(bias: bool, tile: int, monkeyp
             expected += linear.bias.detach().double().numpy()
         assert got.shape == (rows, 100)
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("nonzero", [False, True])
+def test_a_zero_bias_changes_no_bit_and_any_other_is_added(nonzero: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TransformerLens gives a bias-free head zeros (+0 and -0 here), which the tiles skip; one nonzero entry is added."""
+    monkeypatch.setattr(decode, "VOCABULARY_TILE", 64)
+    generator = torch.Generator().manual_seed(3)
+    linear = torch.nn.Linear(16, 150)
+    with torch.no_grad():
+        linear.bias.copy_(torch.where(torch.arange(150) % 2 == 0, 0.0, -0.0))
+        linear.bias[100] = 1e-3 if nonzero else 0.0
+    x = torch.randn(5, 16, generator=generator)
+    bias = linear.bias.detach()[:, None]
+    expected = torch.cat(
+        [tile + bias[start : start + 64] for start, tile in product_tiles(x, linear.weight.detach(), Workspace())]
+    )
+    got = torch.cat([tile.clone() for _, tile in vocabulary_tiles(x, linear, Workspace())])
+    assert torch.equal(got, expected)
 
 
 def test_product_tiles_cover_every_row_of_any_weight(monkeypatch: pytest.MonkeyPatch) -> None:
